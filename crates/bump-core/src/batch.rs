@@ -1,0 +1,354 @@
+/*! The canonical trip batch a phone uploads. Documented in
+`docs/formats.md`, with a JSON Schema in `docs/schema/trip-batch.schema.json`.
+
+Accelerometer readings travel as parallel arrays (columnar) because a batch
+holds thousands of them and per-sample objects would triple the payload. */
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccelFrame, AccelSample, DeviceId, DeviceInfo, GpsFix, Trip, TripId, STANDARD_GRAVITY};
+
+/// The value of `schema` in every batch of this version.
+pub const BATCH_SCHEMA: &str = "streetbump.trip-batch/1";
+/// Most accelerometer samples one batch may carry (about 8 minutes at 200 Hz).
+pub const MAX_BATCH_SAMPLES: usize = 100_000;
+/// Most GPS fixes one batch may carry.
+pub const MAX_BATCH_FIXES: usize = 10_000;
+/// Largest accelerometer magnitude accepted on one axis, m/s² (16 g, the
+/// widest range phone accelerometers offer).
+pub const MAX_ABS_ACCEL_MPS2: f64 = 16.0 * STANDARD_GRAVITY;
+/// Earliest and latest accepted time stamps: 2000-01-01 and 2100-01-01 UTC.
+pub const TIME_RANGE: (f64, f64) = (946_684_800.0, 4_102_444_800.0);
+/// Fastest credible ground speed, m/s (250 km/h).
+pub const MAX_SPEED_MPS: f64 = 70.0;
+
+/// Unit of the accelerometer arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccelUnit {
+    /// Metres per second squared.
+    #[serde(rename = "m/s2")]
+    MetersPerSecondSquared,
+    /// Standard gravities (9.80665 m/s²).
+    #[serde(rename = "g")]
+    G,
+}
+
+impl AccelUnit {
+    /// Factor converting a reading in this unit to m/s².
+    #[must_use]
+    pub const fn to_mps2(self) -> f64 {
+        match self {
+            Self::MetersPerSecondSquared => 1.0,
+            Self::G => STANDARD_GRAVITY,
+        }
+    }
+}
+
+/// The accelerometer part of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccelBlock {
+    /// Unit of `x`, `y`, `z`.
+    pub unit: AccelUnit,
+    /// Whether the readings include gravity (raw accelerometer) or not
+    /// (linear acceleration).
+    pub gravity_included: bool,
+    /// UTC seconds since the Unix epoch of the time origin.
+    pub t0: f64,
+    /// Seconds after `t0` of each sample, non-decreasing.
+    pub dt: Vec<f64>,
+    /// Device-frame axis readings.
+    pub x: Vec<f64>,
+    /// Device-frame axis readings.
+    pub y: Vec<f64>,
+    /// Device-frame axis readings.
+    pub z: Vec<f64>,
+}
+
+/// One upload: a slice of one trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripBatch {
+    /// Always [`BATCH_SCHEMA`].
+    pub schema: String,
+    /// The trip this batch belongs to.
+    pub trip_id: TripId,
+    /// The device that recorded it.
+    pub device_id: DeviceId,
+    /// Position of this batch in its trip, from 0.
+    pub seq: u32,
+    /// Whether this is the trip's last batch.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    /// What is known of the device.
+    #[serde(default)]
+    pub device: DeviceInfo,
+    /// Accelerometer readings.
+    pub accel: AccelBlock,
+    /// GPS fixes recorded during this batch.
+    #[serde(default)]
+    pub gps: Vec<GpsFix>,
+}
+
+/// Why a batch was refused: the field (a JSON path) and the reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct BatchError {
+    /// Path of the offending field, e.g. `accel.x[12]`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl BatchError {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+fn check_time(field: impl FnOnce() -> String, t: f64) -> Result<(), BatchError> {
+    if !t.is_finite() || t < TIME_RANGE.0 || t > TIME_RANGE.1 {
+        return Err(BatchError::new(
+            field(),
+            format!("time {t} is not between 2000-01-01 and 2100-01-01 in UTC seconds"),
+        ));
+    }
+    Ok(())
+}
+
+impl TripBatch {
+    /// Parses a batch from JSON bytes and validates it.
+    ///
+    /// # Errors
+    /// A [`BatchError`] naming the field: `body` for malformed JSON (with
+    /// line and column), otherwise the first invalid field.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, BatchError> {
+        let batch: Self =
+            serde_json::from_slice(bytes).map_err(|e| BatchError::new("body", e.to_string()))?;
+        batch.validate()?;
+        Ok(batch)
+    }
+
+    /// Number of accelerometer samples.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.accel.dt.len()
+    }
+
+    /// Whether the batch carries no accelerometer sample.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.accel.dt.is_empty()
+    }
+
+    /// Checks every rule of `docs/formats.md`.
+    ///
+    /// # Errors
+    /// The first rule broken, with the field's path.
+    pub fn validate(&self) -> Result<(), BatchError> {
+        if self.schema != BATCH_SCHEMA {
+            return Err(BatchError::new(
+                "schema",
+                format!("expected {BATCH_SCHEMA:?}, got {:?}", self.schema),
+            ));
+        }
+        let a = &self.accel;
+        let n = a.dt.len();
+        if n > MAX_BATCH_SAMPLES {
+            return Err(BatchError::new(
+                "accel.dt",
+                format!("{n} samples, more than the limit of {MAX_BATCH_SAMPLES}"),
+            ));
+        }
+        for (name, v) in [("x", &a.x), ("y", &a.y), ("z", &a.z)] {
+            if v.len() != n {
+                return Err(BatchError::new(
+                    format!("accel.{name}"),
+                    format!("has {} values but accel.dt has {n}", v.len()),
+                ));
+            }
+        }
+        check_time(|| "accel.t0".into(), a.t0)?;
+        let limit = MAX_ABS_ACCEL_MPS2 / a.unit.to_mps2();
+        let mut prev = f64::NEG_INFINITY;
+        for (i, &dt) in a.dt.iter().enumerate() {
+            if !dt.is_finite() || dt < 0.0 {
+                return Err(BatchError::new(
+                    format!("accel.dt[{i}]"),
+                    format!("{dt} is not a finite, non-negative offset in seconds"),
+                ));
+            }
+            if dt < prev {
+                return Err(BatchError::new(
+                    format!("accel.dt[{i}]"),
+                    format!("{dt} is earlier than the sample before it ({prev}); samples must be in order"),
+                ));
+            }
+            prev = dt;
+        }
+        if let Some(&last) = a.dt.last() {
+            check_time(|| format!("accel.dt[{}]", n - 1), a.t0 + last)?;
+        }
+        for (name, v) in [("x", &a.x), ("y", &a.y), ("z", &a.z)] {
+            if let Some((i, val)) = v
+                .iter()
+                .enumerate()
+                .find(|(_, x)| !x.is_finite() || x.abs() > limit)
+            {
+                return Err(BatchError::new(
+                    format!("accel.{name}[{i}]"),
+                    format!("{val} is not a finite reading within ±{limit} {:?}", a.unit),
+                ));
+            }
+        }
+        if self.gps.len() > MAX_BATCH_FIXES {
+            return Err(BatchError::new(
+                "gps",
+                format!("{} fixes, more than the limit of {MAX_BATCH_FIXES}", self.gps.len()),
+            ));
+        }
+        for (i, f) in self.gps.iter().enumerate() {
+            check_fix(f).map_err(|(field, reason)| BatchError::new(format!("gps[{i}].{field}"), reason))?;
+        }
+        Ok(())
+    }
+
+    /// The batch's samples in m/s², with absolute times.
+    #[must_use]
+    pub fn samples(&self) -> Vec<AccelSample> {
+        let a = &self.accel;
+        let k = a.unit.to_mps2();
+        (0..a.dt.len())
+            .map(|i| AccelSample {
+                t: a.t0 + a.dt[i],
+                x: a.x[i] * k,
+                y: a.y[i] * k,
+                z: a.z[i] * k,
+            })
+            .collect()
+    }
+
+    /// Assembles a trip from its batches (any order; duplicates of a
+    /// sequence number are ignored after the first).
+    ///
+    /// # Errors
+    /// When `batches` is empty or they disagree on trip or device.
+    pub fn assemble(mut batches: Vec<Self>) -> Result<Trip, BatchError> {
+        batches.sort_by_key(|b| b.seq);
+        batches.dedup_by_key(|b| b.seq);
+        let first = batches
+            .first()
+            .ok_or_else(|| BatchError::new("batches", "no batch to assemble"))?;
+        let (trip_id, device_id) = (first.trip_id.clone(), first.device_id.clone());
+        let device = first.device.clone();
+        let gravity_included = first.accel.gravity_included;
+        let mut accel = Vec::new();
+        let mut gps = Vec::new();
+        for b in &batches {
+            if b.trip_id != trip_id || b.device_id != device_id {
+                return Err(BatchError::new(
+                    format!("batch {}", b.seq),
+                    format!(
+                        "belongs to trip {} of device {}, not trip {trip_id} of device {device_id}",
+                        b.trip_id, b.device_id
+                    ),
+                ));
+            }
+            accel.extend(b.samples());
+            gps.extend_from_slice(&b.gps);
+        }
+        Ok(Trip {
+            trip_id,
+            device_id,
+            device,
+            frame: AccelFrame::Device,
+            gravity_included: Some(gravity_included),
+            accel,
+            gps,
+        })
+    }
+}
+
+fn check_fix(f: &GpsFix) -> Result<(), (&'static str, String)> {
+    check_time(|| String::new(), f.t).map_err(|e| ("t", e.reason))?;
+    if !(f.lat.is_finite() && (-90.0..=90.0).contains(&f.lat)) {
+        return Err(("lat", format!("{} is not a latitude in [-90, 90]", f.lat)));
+    }
+    if !(f.lon.is_finite() && (-180.0..=180.0).contains(&f.lon)) {
+        return Err(("lon", format!("{} is not a longitude in [-180, 180]", f.lon)));
+    }
+    if let Some(s) = f.speed_mps
+        && !(s.is_finite() && (0.0..=MAX_SPEED_MPS).contains(&s))
+    {
+        return Err(("speed_mps", format!("{s} is not a speed in [0, {MAX_SPEED_MPS}] m/s")));
+    }
+    if let Some(a) = f.accuracy_m
+        && !(a.is_finite() && a >= 0.0)
+    {
+        return Err(("accuracy_m", format!("{a} is not a non-negative accuracy in metres")));
+    }
+    if let Some(h) = f.heading_deg
+        && !(h.is_finite() && (0.0..=360.0).contains(&h))
+    {
+        return Err(("heading_deg", format!("{h} is not a heading in [0, 360] degrees")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_json() -> String {
+        r#"{"schema":"streetbump.trip-batch/1","trip_id":"t1","device_id":"d1","seq":0,"final":true,
+            "accel":{"unit":"g","gravity_included":true,"t0":1700000000.0,
+                     "dt":[0.0,0.02,0.04],"x":[0,0,0],"y":[0,0,0],"z":[1,1.1,0.9]},
+            "gps":[{"t":1700000000.0,"lat":42.35,"lon":-71.06,"speed_mps":8.0}]}"#
+            .to_owned()
+    }
+
+    #[test]
+    fn parses_and_converts_units() {
+        let b = TripBatch::from_json(sample_json().as_bytes()).unwrap();
+        assert_eq!(b.len(), 3);
+        let s = b.samples();
+        assert!((s[1].z - 1.1 * STANDARD_GRAVITY).abs() < 1e-9);
+        assert!((s[2].t - 1_700_000_000.04).abs() < 1e-6);
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let bad = sample_json().replace("[0.0,0.02,0.04]", "[0.0,0.04,0.02]");
+        let e = TripBatch::from_json(bad.as_bytes()).unwrap_err();
+        assert_eq!(e.field, "accel.dt[2]");
+        let bad = sample_json().replace("\"lat\":42.35", "\"lat\":142.35");
+        assert_eq!(TripBatch::from_json(bad.as_bytes()).unwrap_err().field, "gps[0].lat");
+        let bad = sample_json().replace("\"z\":[1,1.1,0.9]", "\"z\":[1,1.1]");
+        assert_eq!(TripBatch::from_json(bad.as_bytes()).unwrap_err().field, "accel.z");
+        let bad = sample_json().replace("\"z\":[1,1.1,0.9]", "\"z\":[1,17,0.9]");
+        assert_eq!(TripBatch::from_json(bad.as_bytes()).unwrap_err().field, "accel.z[1]");
+        let e = TripBatch::from_json(b"{\"schema\": ").unwrap_err();
+        assert_eq!(e.field, "body");
+        let bad = sample_json().replace("\"final\":true", "\"final\":true,\"extra\":1");
+        assert_eq!(TripBatch::from_json(bad.as_bytes()).unwrap_err().field, "body");
+    }
+
+    #[test]
+    fn assembles_out_of_order_and_duplicate_batches() {
+        let mut a = TripBatch::from_json(sample_json().as_bytes()).unwrap();
+        a.is_final = false;
+        let mut b = a.clone();
+        b.seq = 1;
+        b.accel.t0 += 1.0;
+        let t = TripBatch::assemble(vec![b.clone(), a.clone(), b]).unwrap();
+        assert_eq!(t.accel.len(), 6);
+        assert!(t.accel.windows(2).all(|w| w[0].t <= w[1].t));
+        let mut other = a.clone();
+        other.trip_id = TripId::new("t2").unwrap();
+        other.seq = 5;
+        assert!(TripBatch::assemble(vec![a, other]).is_err());
+    }
+}

@@ -1,0 +1,225 @@
+/*!
+`pipeline.toml`: raw serde structures, then whole-file validation that
+collects every problem at once, so an operator fixes a file in one pass.
+Each section belongs to one stage; unknown keys are errors (a typo must
+not silently fall back to a default).
+*/
+
+use std::path::Path;
+
+use bump_dsp::{DetectParams, OrientParams};
+use bump_geo::TrackParams;
+use serde::{Deserialize, Serialize};
+
+use crate::mapping::MappingOverrides;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Default column mapping for recorded trips.
+    pub input: MappingOverrides,
+    /// Preprocessing.
+    pub preprocess: PreprocessConfig,
+    /// Bump detection.
+    pub detect: DetectParams,
+    /// Replay output.
+    pub replay: ReplayConfig,
+}
+
+/// The `[preprocess]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PreprocessConfig {
+    /// Detector rate, Hz; 0 keeps each trip's median native rate.
+    pub resample_hz: f64,
+    /// A longer pause between samples splits the trip into segments, s.
+    pub max_gap_s: f64,
+    /// Readings beyond this on any axis are dropped, m/s².
+    pub max_abs_accel_mps2: f64,
+    /// Samples further than this from any GPS fix get no position and no
+    /// speed (and so no bump), s.
+    pub max_gps_extrapolation_s: f64,
+    /// Segments shorter than this are skipped, s.
+    pub min_segment_s: f64,
+    /// GPS track cleaning.
+    pub track: TrackParams,
+    /// Reorientation.
+    pub orient: OrientParams,
+}
+
+impl Default for PreprocessConfig {
+    fn default() -> Self {
+        Self {
+            resample_hz: 0.0,
+            max_gap_s: 1.0,
+            max_abs_accel_mps2: 16.0 * bump_core::STANDARD_GRAVITY,
+            max_gps_extrapolation_s: 5.0,
+            min_segment_s: 2.0,
+            track: TrackParams::default(),
+            orient: OrientParams::default(),
+        }
+    }
+}
+
+/// The `[replay]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayConfig {
+    /// Output folder when `--out` is not given.
+    pub out_dir: String,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self { out_dir: "out".into() }
+    }
+}
+
+/// A problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// The file is not valid TOML or does not match the structure.
+    #[error("{path}: {reason}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message, with line and column.
+        reason: String,
+    },
+    /// Values that parse but make no sense, all of them.
+    #[error("{path}: invalid configuration:\n  - {}", .problems.join("\n  - "))]
+    Invalid {
+        /// The file.
+        path: String,
+        /// One line per problem, naming the key.
+        problems: Vec<String>,
+    },
+}
+
+impl PipelineConfig {
+    /// Parses TOML text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] or [`ConfigError::Invalid`].
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let problems = cfg.problems();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid {
+                path: origin.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// Reads and validates a file.
+    ///
+    /// # Errors
+    /// Any [`ConfigError`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Every semantic problem, one line each.
+    #[must_use]
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut positive = |key: &str, v: f64| {
+            if !(v.is_finite() && v > 0.0) {
+                p.push(format!("{key} = {v}: must be a positive number"));
+            }
+        };
+        let d = &self.detect;
+        positive("detect.highpass_hz", d.highpass_hz);
+        positive("detect.lowpass_hz", d.lowpass_hz);
+        positive("detect.noise_window_s", d.noise_window_s);
+        positive("detect.merge_distance_m", d.merge_distance_m);
+        positive("detect.feature_window_s", d.feature_window_s);
+        let pp = &self.preprocess;
+        positive("preprocess.max_gap_s", pp.max_gap_s);
+        positive("preprocess.max_abs_accel_mps2", pp.max_abs_accel_mps2);
+        positive("preprocess.track.max_accuracy_m", pp.track.max_accuracy_m);
+        positive("preprocess.track.max_speed_mps", pp.track.max_speed_mps);
+        positive("preprocess.orient.gravity_cutoff_hz", pp.orient.gravity_cutoff_hz);
+        positive("preprocess.orient.shift_cutoff_hz", pp.orient.shift_cutoff_hz);
+        positive("preprocess.orient.shift_hold_s", pp.orient.shift_hold_s);
+        let mut nonneg = |key: &str, v: f64| {
+            if !(v.is_finite() && v >= 0.0) {
+                p.push(format!("{key} = {v}: must be zero or more"));
+            }
+        };
+        nonneg("detect.min_speed_mps", d.min_speed_mps);
+        nonneg("detect.accel_per_speed_hz", d.accel_per_speed_hz);
+        nonneg("detect.k_sigma", d.k_sigma);
+        nonneg("detect.min_threshold_mps2", d.min_threshold_mps2);
+        nonneg("detect.merge_min_s", d.merge_min_s);
+        nonneg("preprocess.resample_hz", pp.resample_hz);
+        nonneg("preprocess.max_gps_extrapolation_s", pp.max_gps_extrapolation_s);
+        nonneg("preprocess.min_segment_s", pp.min_segment_s);
+        if d.highpass_hz >= d.lowpass_hz {
+            p.push(format!(
+                "detect.highpass_hz = {} must be below detect.lowpass_hz = {}",
+                d.highpass_hz, d.lowpass_hz
+            ));
+        }
+        if pp.resample_hz > 0.0 && pp.resample_hz < 2.5 * d.highpass_hz {
+            p.push(format!(
+                "preprocess.resample_hz = {} is too low for detect.highpass_hz = {}",
+                pp.resample_hz, d.highpass_hz
+            ));
+        }
+        if !(0.0..180.0).contains(&pp.orient.shift_angle_deg) {
+            p.push(format!(
+                "preprocess.orient.shift_angle_deg = {}: must be in [0, 180)",
+                pp.orient.shift_angle_deg
+            ));
+        }
+        if let Err(e) = self.input.resolve() {
+            p.push(format!("input.preset: {e}"));
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(PipelineConfig::from_toml("", "x").unwrap(), PipelineConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_reported() {
+        let e = PipelineConfig::from_toml("[detect]\nhighpas_hz = 1\n", "p.toml").unwrap_err();
+        assert!(e.to_string().contains("highpas_hz"), "{e}");
+        let e = PipelineConfig::from_toml(
+            "[detect]\nhighpass_hz = -1\nmerge_distance_m = nan\n[input]\npreset = \"x\"\n",
+            "p.toml",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = e else {
+            panic!("{e}")
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+}
