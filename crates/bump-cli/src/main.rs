@@ -1,1 +1,67 @@
-fn main() {}
+/*!
+`streetbump`: the command-line tool.
+
+Thin by design: it parses flags, loads `pipeline.toml`, calls the library
+crates and maps errors to exit codes. `anyhow` is used here and nowhere
+else. Exit status: 0 on success, 1 when some input failed (the rest was
+still processed), 2 on a usage or configuration error.
+*/
+
+mod eval_cmd;
+mod replay_cmd;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Road-condition sensing from phones: replay recorded trips into bumps.
+#[derive(Debug, Parser)]
+#[command(name = "streetbump", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay recorded trips (CSV, Parquet, JSON batches) and write their bumps.
+    Replay(replay_cmd::ReplayArgs),
+    /// Score a replay's bumps against ground-truth positions.
+    Eval(eval_cmd::EvalArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay(args) => replay_cmd::run(&args, std::io::stderr().is_terminal()),
+        Command::Eval(args) => eval_cmd::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The configuration file: the one given, else built-in defaults (which
+/// the committed `pipeline.toml` spells out).
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<bump_pipeline::PipelineConfig> {
+    Ok(match path {
+        Some(p) => bump_pipeline::PipelineConfig::load(p)?,
+        None => bump_pipeline::PipelineConfig::default(),
+    })
+}

@@ -9,10 +9,12 @@ Pure geospatial code for streetbump: no I/O, no runtime, no logging.
   time.
 */
 
+pub mod matching;
 pub mod track;
 
 use geo::{Bearing, Destination, Distance, Haversine, Point};
 
+pub use matching::{merge_within, score_points, PointScore};
 pub use track::{Track, TrackParams, TrackPoint, TrackReport};
 
 /// Great-circle distance between two WGS84 positions, metres.

@@ -64,6 +64,9 @@ pub struct PreprocessReport {
     pub dropped: BTreeMap<&'static str, usize>,
     /// Readings that arrived out of time order (sorted, not dropped).
     pub reordered: usize,
+    /// Readings whose coarse, repeated time stamp was spread evenly over
+    /// the interval to the next distinct time stamp.
+    pub dequantised: usize,
     /// Pauses longer than `max_gap_s`.
     pub gaps: usize,
     /// Segments processed.
@@ -162,6 +165,12 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
     }
     rep.reordered = acc.windows(2).filter(|w| w[1].t < w[0].t).count();
     acc.sort_by(|a, b| a.t.total_cmp(&b.t));
+    let repeats = acc.windows(2).filter(|w| w[1].t == w[0].t).count();
+    if repeats * 5 > acc.len() {
+        // More than a fifth of the time stamps repeat: the logger wrote
+        // coarse (e.g. whole-second) times, not duplicate readings.
+        rep.dequantised = spread_repeated_times(&mut acc);
+    }
     let before = acc.len();
     acc.dedup_by(|b, a| b.t == a.t);
     if before > acc.len() {
@@ -277,6 +286,47 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
         track,
         report: rep,
     })
+}
+
+/// Spreads each run of `k` readings sharing a time stamp `t` evenly over
+/// `[t, t_next)`; the last run uses the median spacing. Returns how many
+/// readings moved. Input sorted by time.
+fn spread_repeated_times(acc: &mut [bump_core::AccelSample]) -> usize {
+    let mut moved = 0;
+    let mut steps = Vec::new();
+    let mut i = 0;
+    while i < acc.len() {
+        let mut j = i + 1;
+        while j < acc.len() && acc[j].t == acc[i].t {
+            j += 1;
+        }
+        if j < acc.len() {
+            #[allow(clippy::cast_precision_loss, reason = "run lengths are small")]
+            steps.push((acc[j].t - acc[i].t) / (j - i) as f64);
+        }
+        i = j;
+    }
+    let step = median(steps);
+    let mut i = 0;
+    while i < acc.len() {
+        let mut j = i + 1;
+        while j < acc.len() && acc[j].t == acc[i].t {
+            j += 1;
+        }
+        #[allow(clippy::cast_precision_loss, reason = "run lengths are small")]
+        let dt = if j < acc.len() { (acc[j].t - acc[i].t) / (j - i) as f64 } else { step };
+        if dt.is_finite() && dt > 0.0 {
+            let t0 = acc[i].t;
+            for (k, s) in acc[i..j].iter_mut().enumerate().skip(1) {
+                #[allow(clippy::cast_precision_loss, reason = "run lengths are small")]
+                let off = dt * k as f64;
+                s.t = t0 + off;
+                moved += 1;
+            }
+        }
+        i = j;
+    }
+    moved
 }
 
 fn variance(xyz: &[[f64; 3]], k: usize) -> f64 {

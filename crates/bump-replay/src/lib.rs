@@ -1,1 +1,18 @@
+/*!
+The replay: recorded trips in, bumps out as files, with a summary.
 
+- [`read`]: CSV and Parquet (polars) through a column mapping, and
+  canonical JSON batches.
+- [`write`]: `bumps.csv` and `bumps.parquet`.
+- [`replay`]: the loop over files that drives the pure stages of
+  `bump-pipeline`, and its [`Summary`].
+*/
+
+pub mod eval;
+pub mod read;
+pub mod replay;
+pub mod write;
+
+pub use read::{read_trips, trip_files, ReadError, ReadReport, ReadTrip};
+pub use replay::{replay, Failure, Progress, Summary, TripSummary};
+pub use write::{write_bumps, WriteError, BUMP_COLUMNS};

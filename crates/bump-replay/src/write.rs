@@ -1,0 +1,113 @@
+/*!
+Writing bumps as `bumps.csv` and `bumps.parquet`.
+
+Both files hold the same columns in the same order (see
+`docs/formats.md`); missing values (a heading while standing, a band above
+Nyquist) are nulls, never NaN, so every tool reads them alike. Rows are in
+the order given; the replay sorts them by trip and time first, so output
+is byte-identical for identical input.
+*/
+
+use std::path::Path;
+
+use bump_core::Bump;
+use polars::prelude::*;
+
+/// Column names of the bump tables, in order.
+pub const BUMP_COLUMNS: [&str; 21] = [
+    "bump_id",
+    "trip_id",
+    "device_id",
+    "t",
+    "lat",
+    "lon",
+    "speed_mps",
+    "heading_deg",
+    "peak_mps2",
+    "p2p_mps2",
+    "duration_s",
+    "energy_m2ps3",
+    "first",
+    "band_0_5_2_hz",
+    "band_2_5_hz",
+    "band_5_10_hz",
+    "band_10_20_hz",
+    "band_20_50_hz",
+    "score",
+    "sample_rate_hz",
+    "detector",
+];
+
+/// Why output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {reason}")]
+pub struct WriteError {
+    /// The file.
+    pub path: String,
+    /// What failed.
+    pub reason: String,
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// The bumps as a polars frame with [`BUMP_COLUMNS`].
+///
+/// # Errors
+/// A polars error if columns disagree in length (they cannot).
+pub fn bumps_frame(bumps: &[Bump]) -> PolarsResult<DataFrame> {
+    let f = |get: fn(&Bump) -> f64| -> Vec<Option<f64>> { bumps.iter().map(|b| finite(get(b))).collect() };
+    let s = |get: fn(&Bump) -> String| -> Vec<String> { bumps.iter().map(get).collect() };
+    let cols: Vec<Column> = vec![
+        Column::new("bump_id".into(), s(|b| b.bump_id.to_string())),
+        Column::new("trip_id".into(), s(|b| b.trip_id.to_string())),
+        Column::new("device_id".into(), s(|b| b.device_id.to_string())),
+        Column::new("t".into(), f(|b| b.t)),
+        Column::new("lat".into(), f(|b| b.lat)),
+        Column::new("lon".into(), f(|b| b.lon)),
+        Column::new("speed_mps".into(), f(|b| b.speed_mps)),
+        Column::new("heading_deg".into(), f(|b| b.heading_deg)),
+        Column::new("peak_mps2".into(), f(|b| b.peak_mps2)),
+        Column::new("p2p_mps2".into(), f(|b| b.p2p_mps2)),
+        Column::new("duration_s".into(), f(|b| b.duration_s)),
+        Column::new("energy_m2ps3".into(), f(|b| b.energy_m2ps3)),
+        Column::new("first".into(), s(|b| b.first.as_str().to_owned())),
+        Column::new("band_0_5_2_hz".into(), f(|b| b.band_energy[0])),
+        Column::new("band_2_5_hz".into(), f(|b| b.band_energy[1])),
+        Column::new("band_5_10_hz".into(), f(|b| b.band_energy[2])),
+        Column::new("band_10_20_hz".into(), f(|b| b.band_energy[3])),
+        Column::new("band_20_50_hz".into(), f(|b| b.band_energy[4])),
+        Column::new("score".into(), f(|b| b.score)),
+        Column::new("sample_rate_hz".into(), f(|b| b.sample_rate_hz)),
+        Column::new("detector".into(), s(|_| DETECTOR_VERSION.to_owned())),
+    ];
+    DataFrame::new_infer_height(cols)
+}
+
+/// Names the detector that produced a row, so results of different
+/// versions are never mixed up silently.
+pub const DETECTOR_VERSION: &str = "speed-threshold/1";
+
+/// Writes `bumps.csv` and `bumps.parquet` into `dir`.
+///
+/// # Errors
+/// [`WriteError`] naming the file.
+pub fn write_bumps(dir: &Path, bumps: &[Bump]) -> Result<(), WriteError> {
+    let err = |p: &Path, e: &dyn std::fmt::Display| WriteError {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
+    let mut df = bumps_frame(bumps).map_err(|e| err(dir, &e))?;
+    let csv = dir.join("bumps.csv");
+    let mut file = std::fs::File::create(&csv).map_err(|e| err(&csv, &e))?;
+    CsvWriter::new(&mut file)
+        .include_header(true)
+        .finish(&mut df)
+        .map_err(|e| err(&csv, &e))?;
+    let pq = dir.join("bumps.parquet");
+    let file = std::fs::File::create(&pq).map_err(|e| err(&pq, &e))?;
+    ParquetWriter::new(file).finish(&mut df).map_err(|e| err(&pq, &e))?;
+    Ok(())
+}
