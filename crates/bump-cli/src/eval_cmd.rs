@@ -29,7 +29,11 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let ev = bump_replay::eval::eval_points(&args.truth, &args.results, args.radius_m)?;
     let mut o = std::io::stdout().lock();
     writeln!(o, "rule: {}", ev.rule)?;
-    writeln!(o, "{:<28} {:>5} {:>5} {:>6} {:>6} {:>6} {:>6}", "trip", "det", "tp", "truth", "found", "P", "R")?;
+    writeln!(
+        o,
+        "{:<28} {:>5} {:>5} {:>6} {:>6} {:>6} {:>6}",
+        "trip", "det", "tp", "truth", "found", "P", "R"
+    )?;
     let row = |o: &mut dyn Write, name: &str, s: &bump_geo::PointScore| {
         writeln!(
             o,
@@ -48,7 +52,8 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     row(&mut o, "TOTAL", &ev.total)?;
     let path = args.results.join("eval.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&ev)?).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_vec_pretty(&ev)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     writeln!(o, "written   {}", path.display())?;
     Ok(ExitCode::SUCCESS)
 }

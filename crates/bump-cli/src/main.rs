@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Replay recorded trips (CSV, Parquet, JSON batches) and write their bumps.
-    Replay(replay_cmd::ReplayArgs),
+    Replay(Box<replay_cmd::ReplayArgs>),
     /// Score a replay's bumps against ground-truth positions.
     Eval(eval_cmd::EvalArgs),
 }

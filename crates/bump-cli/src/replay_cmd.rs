@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bump_core::{AccelUnit, Axis};
-use bump_pipeline::mapping::{Frame, Gravity, MappingOverrides, SpeedUnit};
 use bump_pipeline::TimeFormat;
-use bump_replay::{replay, trip_files, write_bumps, Progress};
+use bump_pipeline::mapping::{Frame, Gravity, MappingOverrides, SpeedUnit};
+use bump_replay::{Progress, replay, trip_files, write_bumps};
 use clap::{Args, ValueEnum};
 
 #[derive(Debug, Args)]
@@ -225,8 +225,16 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         let mut o = std::io::stdout().lock();
         writeln!(o, "trips     {} from {} files", summary.trips, summary.files)?;
-        writeln!(o, "samples   {} read, {} to the detector", summary.samples, summary.samples_detected)?;
-        writeln!(o, "distance  {:.1} km over {:.0} s", summary.distance_km, summary.duration_s)?;
+        writeln!(
+            o,
+            "samples   {} read, {} to the detector",
+            summary.samples, summary.samples_detected
+        )?;
+        writeln!(
+            o,
+            "distance  {:.1} km over {:.0} s",
+            summary.distance_km, summary.duration_s
+        )?;
         if summary.dropped.is_empty() {
             writeln!(o, "dropped   nothing")?;
         } else {

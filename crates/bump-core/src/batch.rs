@@ -6,7 +6,7 @@ holds thousands of them and per-sample objects would triple the payload. */
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AccelFrame, AccelSample, DeviceId, DeviceInfo, GpsFix, Trip, TripId, STANDARD_GRAVITY};
+use crate::{AccelFrame, AccelSample, DeviceId, DeviceInfo, GpsFix, STANDARD_GRAVITY, Trip, TripId};
 
 /// The value of `schema` in every batch of this version.
 pub const BATCH_SCHEMA: &str = "streetbump.trip-batch/1";
@@ -126,8 +126,7 @@ impl TripBatch {
     /// A [`BatchError`] naming the field: `body` for malformed JSON (with
     /// line and column), otherwise the first invalid field.
     pub fn from_json(bytes: &[u8]) -> Result<Self, BatchError> {
-        let batch: Self =
-            serde_json::from_slice(bytes).map_err(|e| BatchError::new("body", e.to_string()))?;
+        let batch: Self = serde_json::from_slice(bytes).map_err(|e| BatchError::new("body", e.to_string()))?;
         batch.validate()?;
         Ok(batch)
     }
@@ -193,11 +192,7 @@ impl TripBatch {
             check_time(|| format!("accel.dt[{}]", n - 1), a.t0 + last)?;
         }
         for (name, v) in [("x", &a.x), ("y", &a.y), ("z", &a.z)] {
-            if let Some((i, val)) = v
-                .iter()
-                .enumerate()
-                .find(|(_, x)| !x.is_finite() || x.abs() > limit)
-            {
+            if let Some((i, val)) = v.iter().enumerate().find(|(_, x)| !x.is_finite() || x.abs() > limit) {
                 return Err(BatchError::new(
                     format!("accel.{name}[{i}]"),
                     format!("{val} is not a finite reading within ±{limit} {:?}", a.unit),
@@ -273,7 +268,7 @@ impl TripBatch {
 }
 
 fn check_fix(f: &GpsFix) -> Result<(), (&'static str, String)> {
-    check_time(|| String::new(), f.t).map_err(|e| ("t", e.reason))?;
+    check_time(String::new, f.t).map_err(|e| ("t", e.reason))?;
     if !(f.lat.is_finite() && (-90.0..=90.0).contains(&f.lat)) {
         return Err(("lat", format!("{} is not a latitude in [-90, 90]", f.lat)));
     }

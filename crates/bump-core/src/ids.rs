@@ -151,11 +151,11 @@ mod tests {
             DeviceId::new("x".repeat(129)),
             Err(IdError::TooLong { len: 129, .. })
         ));
-        assert!(matches!(
-            TripId::new("a/b"),
-            Err(IdError::BadChar { ch: '/', .. })
-        ));
-        assert_eq!(TripId::new("2015-01-24 09-31-21").unwrap().as_str(), "2015-01-24 09-31-21");
+        assert!(matches!(TripId::new("a/b"), Err(IdError::BadChar { ch: '/', .. })));
+        assert_eq!(
+            TripId::new("2015-01-24 09-31-21").unwrap().as_str(),
+            "2015-01-24 09-31-21"
+        );
     }
 
     #[test]

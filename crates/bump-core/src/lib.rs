@@ -23,9 +23,9 @@ mod ids;
 mod sample;
 
 pub use batch::{
-    AccelBlock, AccelUnit, BatchError, TripBatch, BATCH_SCHEMA, MAX_ABS_ACCEL_MPS2, MAX_BATCH_FIXES,
-    MAX_BATCH_SAMPLES, MAX_SPEED_MPS, TIME_RANGE,
+    AccelBlock, AccelUnit, BATCH_SCHEMA, BatchError, MAX_ABS_ACCEL_MPS2, MAX_BATCH_FIXES, MAX_BATCH_SAMPLES,
+    MAX_SPEED_MPS, TIME_RANGE, TripBatch,
 };
-pub use bump::{Bump, BumpId, Excursion, BAND_EDGES_HZ};
-pub use ids::{DeviceId, IdError, TripId, MAX_ID_LEN};
-pub use sample::{AccelFrame, AccelSample, Axis, DeviceInfo, GpsFix, Trip, STANDARD_GRAVITY};
+pub use bump::{BAND_EDGES_HZ, Bump, BumpId, Excursion};
+pub use ids::{DeviceId, IdError, MAX_ID_LEN, TripId};
+pub use sample::{AccelFrame, AccelSample, Axis, DeviceInfo, GpsFix, STANDARD_GRAVITY, Trip};

@@ -64,7 +64,12 @@ impl Biquad {
         let (sin, cos) = w0.sin_cos();
         let alpha = sin / (2.0 * q);
         let b1 = 1.0 - cos;
-        Ok(Self::from_raw([b1 / 2.0, b1, b1 / 2.0], 1.0 + alpha, -2.0 * cos, 1.0 - alpha))
+        Ok(Self::from_raw(
+            [b1 / 2.0, b1, b1 / 2.0],
+            1.0 + alpha,
+            -2.0 * cos,
+            1.0 - alpha,
+        ))
     }
 
     /// A high-pass section with quality factor `q`.
@@ -77,7 +82,12 @@ impl Biquad {
         let (sin, cos) = w0.sin_cos();
         let alpha = sin / (2.0 * q);
         let b0 = f64::midpoint(1.0, cos);
-        Ok(Self::from_raw([b0, -2.0 * b0, b0], 1.0 + alpha, -2.0 * cos, 1.0 - alpha))
+        Ok(Self::from_raw(
+            [b0, -2.0 * b0, b0],
+            1.0 + alpha,
+            -2.0 * cos,
+            1.0 - alpha,
+        ))
     }
 
     /// Gain at 0 Hz.
@@ -112,7 +122,7 @@ pub struct Cascade {
 }
 
 fn butterworth_qs(order: usize) -> Result<Vec<f64>, FilterError> {
-    if order < 2 || order % 2 != 0 {
+    if order < 2 || !order.is_multiple_of(2) {
         return Err(FilterError::Order(order));
     }
     #[allow(clippy::cast_precision_loss, reason = "orders are tiny")]

@@ -123,7 +123,11 @@ impl Detector {
         if params.lowpass_hz < 0.45 * sample_rate_hz {
             filter = filter.then(Cascade::butter_lowpass(4, params.lowpass_hz, sample_rate_hz)?);
         }
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive and small")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "positive and small"
+        )]
         let win = (params.feature_window_s * sample_rate_hz).round().max(4.0) as usize;
         Ok(Self {
             params,
@@ -172,7 +176,11 @@ impl Detector {
         // bump does not raise its own threshold. Seeded from the first
         // second; σ ≈ 1.2533 · mean |a| for a Gaussian background.
         let alpha = 1.0 - (-dt / p.noise_window_s.max(dt)).exp();
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive and small")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "positive and small"
+        )]
         let head = (self.fs.ceil() as usize).clamp(1, n);
         #[allow(clippy::cast_precision_loss, reason = "short head")]
         let mut mean_abs = self.filtered[..head].iter().map(|x| x.abs()).sum::<f64>() / head as f64;
@@ -200,7 +208,11 @@ impl Detector {
             loop {
                 let v = speed_mps[end].max(p.min_speed_mps);
                 let window = (p.merge_distance_m / v).max(p.merge_min_s);
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive and small")]
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "positive and small"
+                )]
                 let reach = end + (window * self.fs).ceil() as usize;
                 let mut next = None;
                 while j < n && j <= reach {
@@ -229,11 +241,17 @@ impl Detector {
         let peak = (start..=end)
             .max_by(|&a, &b| (y[a].abs() / thr[a]).total_cmp(&(y[b].abs() / thr[b])))
             .unwrap_or(start);
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive and small")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "positive and small"
+        )]
         let pad = (0.25 * self.fs).ceil() as usize;
         let (lo, hi) = (start.saturating_sub(pad), (end + pad).min(n - 1));
         let w = &y[lo..=hi];
-        let (mn, mx) = w.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+        let (mn, mx) = w
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
         let peak_mps2 = w.iter().fold(0.0f64, |a, x| a.max(x.abs()));
         let dt = 1.0 / self.fs;
         let energy = w.iter().map(|x| x * x).sum::<f64>() * dt;
@@ -257,7 +275,8 @@ impl Detector {
         let from = peak.saturating_sub(half);
         let to = (from + self.bands.window_len()).min(n);
         let mut band_energy = [0.0; 5];
-        self.bands.bands(&y[from..to], self.fs, &bump_core::BAND_EDGES_HZ, &mut band_energy);
+        self.bands
+            .bands(&y[from..to], self.fs, &bump_core::BAND_EDGES_HZ, &mut band_energy);
         Event {
             peak,
             span: (start, end),
@@ -312,7 +331,9 @@ mod tests {
         pulse(&mut sig, fs, 8.0, 0.1, -8.0);
         pulse(&mut sig, fs, 8.27, 0.1, -8.0);
         let mut ev = Vec::new();
-        Detector::new(DetectParams::default(), fs).unwrap().run(&sig, &vec![10.0; 1000], &mut ev);
+        Detector::new(DetectParams::default(), fs)
+            .unwrap()
+            .run(&sig, &vec![10.0; 1000], &mut ev);
         assert_eq!(ev.len(), 1);
     }
 
@@ -322,7 +343,9 @@ mod tests {
         let mut sig = vec![0.0; 1000];
         pulse(&mut sig, fs, 8.0, 0.1, -8.0);
         let mut ev = Vec::new();
-        Detector::new(DetectParams::default(), fs).unwrap().run(&sig, &vec![1.0; 1000], &mut ev);
+        Detector::new(DetectParams::default(), fs)
+            .unwrap()
+            .run(&sig, &vec![1.0; 1000], &mut ev);
         assert!(ev.is_empty());
     }
 
@@ -332,7 +355,9 @@ mod tests {
         let mut sig = vec![0.0; 300];
         pulse(&mut sig, fs, 30.0, 0.6, -6.0);
         let mut ev = Vec::new();
-        Detector::new(DetectParams::default(), fs).unwrap().run(&sig, &vec![8.0; 300], &mut ev);
+        Detector::new(DetectParams::default(), fs)
+            .unwrap()
+            .run(&sig, &vec![8.0; 300], &mut ev);
         assert_eq!(ev.len(), 1);
         assert!(ev[0].band_energy[3].is_nan(), "10-20 Hz is above Nyquist at 5 Hz");
     }

@@ -22,6 +22,6 @@ pub mod spectrum;
 
 pub use biquad::{Biquad, Cascade, FilterError};
 pub use detect::{DetectParams, Detector, Event};
-pub use orient::{estimate_yaw, OrientParams, Oriented, Reorienter, YawFit};
-pub use resample::{resample_uniform, Segment};
+pub use orient::{OrientParams, Oriented, Reorienter, YawFit, estimate_yaw};
+pub use resample::{Segment, resample_uniform};
 pub use spectrum::BandEnergy;

@@ -86,7 +86,11 @@ impl Reorienter {
         // for even lower rates so the design never fails on real phones.
         let fast_hz = params.shift_cutoff_hz.min(sample_rate_hz * 0.4);
         let fast = Cascade::butter_lowpass(2, fast_hz, sample_rate_hz)?;
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive and small")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "positive and small"
+        )]
         let hold_samples = (params.shift_hold_s * sample_rate_hz).ceil().max(1.0) as usize;
         Ok(Self {
             params,
@@ -128,8 +132,16 @@ impl Reorienter {
         let mut gsum = 0.0;
         for v in xyz {
             let m = Vector3::new(v[0], v[1], v[2]);
-            let mut g = Vector3::new(self.slow[0].step(v[0]), self.slow[1].step(v[1]), self.slow[2].step(v[2]));
-            let gf = Vector3::new(self.fast[0].step(v[0]), self.fast[1].step(v[1]), self.fast[2].step(v[2]));
+            let mut g = Vector3::new(
+                self.slow[0].step(v[0]),
+                self.slow[1].step(v[1]),
+                self.slow[2].step(v[2]),
+            );
+            let gf = Vector3::new(
+                self.fast[0].step(v[0]),
+                self.fast[1].step(v[1]),
+                self.fast[2].step(v[2]),
+            );
             let (gn, gfn) = (g.norm(), gf.norm());
             if gn > 0.0 && gfn > 0.0 && g.dot(&gf) / (gn * gfn) < self.cos_shift {
                 disagree += 1;
@@ -199,10 +211,9 @@ pub fn estimate_yaw(pairs: &[([f64; 2], f64)], min_accel_mps2: f64, min_points: 
         return None;
     }
     let aa: f64 = used.iter().map(|(_, a)| a * a).sum();
-    let u = used
-        .iter()
-        .fold(nalgebra::Vector2::zeros(), |s, (h, a)| s + nalgebra::Vector2::new(h[0], h[1]) * *a)
-        / aa;
+    let u = used.iter().fold(nalgebra::Vector2::zeros(), |s, (h, a)| {
+        s + nalgebra::Vector2::new(h[0], h[1]) * *a
+    }) / aa;
     if u.norm() < 1e-9 {
         return None;
     }
@@ -244,11 +255,21 @@ mod tests {
     #[test]
     fn recovers_vertical_in_any_mounting() {
         let fs = 50.0;
-        for (roll, pitch, yaw) in [(0.0f64, 0.0f64, 0.0f64), (90.0, 0.0, 0.0), (-90.0, 30.0, 10.0), (180.0, 0.0, 45.0), (35.0, -70.0, 120.0)] {
+        for (roll, pitch, yaw) in [
+            (0.0f64, 0.0f64, 0.0f64),
+            (90.0, 0.0, 0.0),
+            (-90.0, 30.0, 10.0),
+            (180.0, 0.0, 45.0),
+            (35.0, -70.0, 120.0),
+        ] {
             let r = Rotation3::from_euler_angles(roll.to_radians(), pitch.to_radians(), yaw.to_radians());
             let (dev, truth) = scene(&r, 2000, fs);
             let o = Reorienter::new(OrientParams::default(), fs).unwrap().run(&dev);
-            let err: f64 = o.vertical[500..].iter().zip(&truth[500..]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            let err: f64 = o.vertical[500..]
+                .iter()
+                .zip(&truth[500..])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
             assert!(err < 0.25, "mounting {roll},{pitch},{yaw}: max error {err}");
             assert_eq!(o.shifts, 0);
         }
@@ -261,7 +282,11 @@ mod tests {
         let (dev, truth) = scene(&r, 1500, fs);
         let ios: Vec<[f64; 3]> = dev.iter().map(|v| [-v[0], -v[1], -v[2]]).collect();
         let o = Reorienter::new(OrientParams::default(), fs).unwrap().run(&ios);
-        let err: f64 = o.vertical[500..].iter().zip(&truth[500..]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let err: f64 = o.vertical[500..]
+            .iter()
+            .zip(&truth[500..])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(err < 0.25, "max error {err}");
     }
 
@@ -278,7 +303,11 @@ mod tests {
         assert_eq!(o.shifts, 1);
         // Two seconds after the hold, the vertical is right again.
         let from = 1500 + (4.0 * fs) as usize;
-        let err: f64 = o.vertical[from..].iter().zip(&truth[from..]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let err: f64 = o.vertical[from..]
+            .iter()
+            .zip(&truth[from..])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(err < 0.3, "max error after shift {err}");
     }
 

@@ -67,7 +67,11 @@ pub fn resample_uniform(t: &[f64], xyz: &[[f64; 3]], fs: f64, max_gap_s: f64) ->
 fn resample_run(t: &[f64], xyz: &[[f64; 3]], fs: f64) -> Segment {
     let t0 = t[0];
     let span = t[t.len() - 1] - t0;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive and bounded")]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "positive and bounded"
+    )]
     let n = (span * fs + 1e-9).floor() as usize + 1;
     let mut out = Vec::with_capacity(n);
     let mut j = 0;
@@ -78,7 +82,11 @@ fn resample_run(t: &[f64], xyz: &[[f64; 3]], fs: f64) -> Segment {
             j += 1;
         }
         let (ta, tb) = (t[j], t[j + 1]);
-        let w = if tb > ta { ((tk - ta) / (tb - ta)).clamp(0.0, 1.0) } else { 0.0 };
+        let w = if tb > ta {
+            ((tk - ta) / (tb - ta)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let (a, b) = (xyz[j], xyz[j + 1]);
         out.push([
             a[0] + w * (b[0] - a[0]),

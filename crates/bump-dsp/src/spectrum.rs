@@ -25,7 +25,9 @@ pub struct BandEnergy {
 
 impl std::fmt::Debug for BandEnergy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BandEnergy").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("BandEnergy")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,7 +69,11 @@ impl BandEnergy {
     pub fn bands(&mut self, x: &[f64], fs_hz: f64, edges: &[f64], out: &mut [f64]) {
         let n = x.len().min(self.window.len());
         #[allow(clippy::cast_precision_loss, reason = "window lengths are small")]
-        let mean = if n == 0 { 0.0 } else { x[..n].iter().sum::<f64>() / n as f64 };
+        let mean = if n == 0 {
+            0.0
+        } else {
+            x[..n].iter().sum::<f64>() / n as f64
+        };
         for (i, c) in self.buf.iter_mut().enumerate() {
             let v = if i < n { (x[i] - mean) * self.window[i] } else { 0.0 };
             *c = Complex::new(v, 0.0);
@@ -83,7 +89,11 @@ impl BandEnergy {
         let scale = dt / len / self.window_power.max(f64::MIN_POSITIVE);
         for (b, o) in out.iter_mut().enumerate().take(edges.len().saturating_sub(1)) {
             // The band reaching Nyquist keeps the Nyquist bin itself.
-            let hi = if edges[b + 1] >= nyquist { nyquist + df / 2.0 } else { edges[b + 1] };
+            let hi = if edges[b + 1] >= nyquist {
+                nyquist + df / 2.0
+            } else {
+                edges[b + 1]
+            };
             let lo = edges[b];
             if lo >= nyquist {
                 *o = f64::NAN;
@@ -124,7 +134,12 @@ mod tests {
     fn bands_above_nyquist_are_missing() {
         let mut be = BandEnergy::new(10);
         let mut out = [0.0; 5];
-        be.bands(&[1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0], 10.0, &[0.5, 2.0, 5.0, 10.0, 20.0, 50.0], &mut out);
+        be.bands(
+            &[1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0],
+            10.0,
+            &[0.5, 2.0, 5.0, 10.0, 20.0, 50.0],
+            &mut out,
+        );
         // Nyquist is 5 Hz: the [2, 5) band keeps the Nyquist bin, the
         // bands from 5 Hz up are missing.
         assert!(out[2].is_nan() && out[3].is_nan() && out[4].is_nan());

@@ -101,7 +101,15 @@ mod tests {
         let det = [at(0.0), at(8.0), at(15.0), at(300.0)];
         let truth = [at(5.0), at(150.0)];
         let s = score_points(&det, &truth, 20.0);
-        assert_eq!(s, PointScore { detections: 2, true_positives: 1, truth: 2, found: 1 });
+        assert_eq!(
+            s,
+            PointScore {
+                detections: 2,
+                true_positives: 1,
+                truth: 2,
+                found: 1
+            }
+        );
         assert!((s.precision() - 0.5).abs() < 1e-12);
         assert!((s.recall() - 0.5).abs() < 1e-12);
         assert_eq!(score_points(&[], &[], 20.0).precision(), 1.0);

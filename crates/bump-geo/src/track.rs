@@ -33,6 +33,9 @@ pub struct TrackParams {
     pub max_speed_mps: f64,
     /// Consecutive agreeing fixes after a jump that resynchronise the track.
     pub jump_resync: usize,
+    /// A derived speed spans this many fixes on each side: more smooths
+    /// GPS noise (3–10 m per fix) at the cost of lag in braking.
+    pub speed_span_fixes: usize,
 }
 
 impl Default for TrackParams {
@@ -41,6 +44,7 @@ impl Default for TrackParams {
             max_accuracy_m: 50.0,
             max_speed_mps: 70.0,
             jump_resync: 3,
+            speed_span_fixes: 1,
         }
     }
 }
@@ -142,9 +146,14 @@ impl Track {
         let n = kept.len();
         let derived: Vec<f64> = (0..n)
             .map(|i| {
-                let (a, b) = (&kept[i.saturating_sub(1)], &kept[(i + 1).min(n - 1)]);
+                let w = params.speed_span_fixes.max(1);
+                let (a, b) = (&kept[i.saturating_sub(w)], &kept[(i + w).min(n - 1)]);
                 let dt = b.t - a.t;
-                if dt > 0.0 { distance_m(a.lat, a.lon, b.lat, b.lon) / dt } else { 0.0 }
+                if dt > 0.0 {
+                    distance_m(a.lat, a.lon, b.lat, b.lon) / dt
+                } else {
+                    0.0
+                }
             })
             .collect();
         let moved = kept

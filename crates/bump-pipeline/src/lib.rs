@@ -18,6 +18,6 @@ pub mod timefmt;
 
 pub use config::{ConfigError, PipelineConfig};
 pub use mapping::{ColumnMapping, MappingOverrides};
-pub use preprocess::{preprocess, PreprocessError, PreprocessReport, Preprocessed};
+pub use preprocess::{PreprocessError, PreprocessReport, Preprocessed, preprocess};
 pub use stage::{DetectStage, Stage, TripOutcome, TripProcessor};
 pub use timefmt::TimeFormat;

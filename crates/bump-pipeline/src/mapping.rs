@@ -276,8 +276,24 @@ impl MappingOverrides {
             ($($f:ident),*) => { Self { $($f: other.$f.or(self.$f)),* } };
         }
         pick!(
-            preset, time, time_format, utc_offset_min, lat, lon, speed, speed_unit, accuracy, heading, accel,
-            accel_unit, frame, vertical_axis, up_positive, gravity, trip_id, device_id
+            preset,
+            time,
+            time_format,
+            utc_offset_min,
+            lat,
+            lon,
+            speed,
+            speed_unit,
+            accuracy,
+            heading,
+            accel,
+            accel_unit,
+            frame,
+            vertical_axis,
+            up_positive,
+            gravity,
+            trip_id,
+            device_id
         )
     }
 

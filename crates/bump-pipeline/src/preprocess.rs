@@ -21,9 +21,9 @@ Steps, in order (each documented in `docs/algorithms.md`):
 
 use std::collections::BTreeMap;
 
-use bump_core::{AccelFrame, Axis, Trip, STANDARD_GRAVITY};
+use bump_core::{AccelFrame, Axis, STANDARD_GRAVITY, Trip};
 use bump_dsp::resample::median_rate_hz;
-use bump_dsp::{estimate_yaw, resample_uniform, FilterError, Reorienter};
+use bump_dsp::{FilterError, Reorienter, estimate_yaw, resample_uniform};
 use bump_geo::{Track, TrackReport};
 use serde::Serialize;
 
@@ -191,7 +191,11 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
     let t: Vec<f64> = acc.iter().map(|s| s.t).collect();
     let xyz: Vec<[f64; 3]> = acc.iter().map(|s| [s.x, s.y, s.z]).collect();
     rep.native_rate_hz = median_rate_hz(&t).unwrap_or(0.0);
-    let fs = if cfg.resample_hz > 0.0 { cfg.resample_hz } else { rep.native_rate_hz };
+    let fs = if cfg.resample_hz > 0.0 {
+        cfg.resample_hz
+    } else {
+        rep.native_rate_hz
+    };
     rep.detector_rate_hz = fs;
     rep.gaps = t.windows(2).filter(|w| w[1] - w[0] > cfg.max_gap_s).count();
 
@@ -199,14 +203,12 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
         AccelFrame::Device => median(acc.iter().map(bump_core::AccelSample::norm).collect()),
         AccelFrame::Earth { vertical, .. } => median(xyz.iter().map(|v| v[axis_index(vertical)].abs()).collect()),
     };
-    rep.gravity_included = trip
-        .gravity_included
-        .unwrap_or(magnitude > 0.3 * STANDARD_GRAVITY);
+    rep.gravity_included = trip.gravity_included.unwrap_or(magnitude > 0.3 * STANDARD_GRAVITY);
 
     let mut reorienter = match trip.frame {
-        AccelFrame::Device if rep.gravity_included => Some(
-            Reorienter::new(cfg.orient, fs).map_err(|source| PreprocessError::Rate { rate_hz: fs, source })?,
-        ),
+        AccelFrame::Device if rep.gravity_included => {
+            Some(Reorienter::new(cfg.orient, fs).map_err(|source| PreprocessError::Rate { rate_hz: fs, source })?)
+        }
         _ => None,
     };
     let earth_sign = match trip.frame {
@@ -314,7 +316,11 @@ fn spread_repeated_times(acc: &mut [bump_core::AccelSample]) -> usize {
             j += 1;
         }
         #[allow(clippy::cast_precision_loss, reason = "run lengths are small")]
-        let dt = if j < acc.len() { (acc[j].t - acc[i].t) / (j - i) as f64 } else { step };
+        let dt = if j < acc.len() {
+            (acc[j].t - acc[i].t) / (j - i) as f64
+        } else {
+            step
+        };
         if dt.is_finite() && dt > 0.0 {
             let t0 = acc[i].t;
             for (k, s) in acc[i..j].iter_mut().enumerate().skip(1) {
@@ -339,7 +345,11 @@ fn variance(xyz: &[[f64; 3]], k: usize) -> f64 {
 /// One pair per whole second of the segment: the mean horizontal
 /// acceleration and the GPS speed change over that second.
 fn collect_yaw_pairs(seg: &bump_dsp::Segment, horizontal: &[[f64; 2]], track: &Track, out: &mut Vec<([f64; 2], f64)>) {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive and small")]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "positive and small"
+    )]
     let per = seg.fs.round().max(1.0) as usize;
     let mut c = track.cursor();
     for (i, chunk) in horizontal.chunks_exact(per).enumerate() {

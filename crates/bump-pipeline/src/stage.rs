@@ -14,7 +14,7 @@ use bump_core::{Bump, BumpId, Excursion, Trip};
 use bump_dsp::{DetectParams, Detector, Event};
 
 use crate::config::PipelineConfig;
-use crate::preprocess::{preprocess, PreprocessError, PreprocessReport, Preprocessed};
+use crate::preprocess::{PreprocessError, PreprocessReport, Preprocessed, preprocess};
 
 /// A pure processing step.
 pub trait Stage {
@@ -59,12 +59,12 @@ impl DetectStage {
         for seg in &pre.segments {
             let det = match self.detectors.entry(seg.fs.to_bits()) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => v.insert(
-                    Detector::new(self.params, seg.fs).map_err(|source| PreprocessError::Rate {
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(Detector::new(self.params, seg.fs).map_err(
+                    |source| PreprocessError::Rate {
                         rate_hz: seg.fs,
                         source,
-                    })?,
-                ),
+                    },
+                )?),
             };
             self.events.clear();
             det.run(&seg.vertical, &seg.speed_mps, &mut self.events);

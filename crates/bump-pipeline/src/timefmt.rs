@@ -257,7 +257,10 @@ mod tests {
 
     #[test]
     fn refuses_bad_patterns_and_values() {
-        assert!(matches!("%Y-%q".parse::<TimeFormat>(), Err(TimeError::Directive { directive: 'q', .. })));
+        assert!(matches!(
+            "%Y-%q".parse::<TimeFormat>(),
+            Err(TimeError::Directive { directive: 'q', .. })
+        ));
         assert!(matches!("%H:%M".parse::<TimeFormat>(), Err(TimeError::Incomplete(_))));
         let f: TimeFormat = "%Y-%m-%d %H:%M:%S".parse().unwrap();
         assert!(f.parse_datetime("2015-13-01 00:00:00").is_err());

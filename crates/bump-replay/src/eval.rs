@@ -11,7 +11,7 @@ truth file are left out (their precision cannot be judged).
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use bump_geo::{score_points, PointScore};
+use bump_geo::{PointScore, score_points};
 use polars::prelude::*;
 use serde::Serialize;
 

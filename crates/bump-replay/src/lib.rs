@@ -13,6 +13,6 @@ pub mod read;
 pub mod replay;
 pub mod write;
 
-pub use read::{read_trips, trip_files, ReadError, ReadReport, ReadTrip};
-pub use replay::{replay, Failure, Progress, Summary, TripSummary};
-pub use write::{write_bumps, WriteError, BUMP_COLUMNS};
+pub use read::{ReadError, ReadReport, ReadTrip, read_trips, trip_files};
+pub use replay::{Failure, Progress, Summary, TripSummary, replay};
+pub use write::{BUMP_COLUMNS, WriteError, write_bumps};

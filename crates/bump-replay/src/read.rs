@@ -202,9 +202,7 @@ fn f64_column(df: &DataFrame, path: &Path, name: &str, role: &'static str) -> Re
             .collect::<Vec<_>>()
             .join(", "),
     })?;
-    let cast = col
-        .cast(&DataType::Float64)
-        .map_err(|e| table_error(path, &e))?;
+    let cast = col.cast(&DataType::Float64).map_err(|e| table_error(path, &e))?;
     let ca = cast.f64().map_err(|e| table_error(path, &e))?;
     Ok(ca.iter().collect())
 }
@@ -225,6 +223,9 @@ fn str_column(df: &DataFrame, path: &Path, name: &str, role: &'static str) -> Re
     let ca = cast.str().map_err(|e| table_error(path, &e))?;
     Ok(ca.iter().map(|v| v.map(str::to_owned)).collect())
 }
+
+/// A trip being read: the trip, its report, the last position seen.
+type Partial = (Trip, ReadReport, Option<(f64, f64)>);
 
 fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError> {
     let df = load_frame(path, m)?;
@@ -262,8 +263,16 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
     let speed = opt_col(&m.speed, "speed")?;
     let acc = opt_col(&m.accuracy, "accuracy")?;
     let heading = opt_col(&m.heading, "heading")?;
-    let trip_col = m.trip_id.as_ref().map(|c| str_column(&df, path, c, "trip id")).transpose()?;
-    let dev_col = m.device_id.as_ref().map(|c| str_column(&df, path, c, "device id")).transpose()?;
+    let trip_col = m
+        .trip_id
+        .as_ref()
+        .map(|c| str_column(&df, path, c, "trip id"))
+        .transpose()?;
+    let dev_col = m
+        .device_id
+        .as_ref()
+        .map(|c| str_column(&df, path, c, "device id"))
+        .transpose()?;
 
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("trip");
     let default_trip = TripId::from_file_stem(stem);
@@ -280,7 +289,7 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
         Gravity::Removed => Some(false),
     };
     let mut order: Vec<TripId> = Vec::new();
-    let mut trips: BTreeMap<TripId, (Trip, ReadReport, Option<(f64, f64)>)> = BTreeMap::new();
+    let mut trips: BTreeMap<TripId, Partial> = BTreeMap::new();
     let speed_k = m.speed_unit.to_mps();
     for i in 0..n {
         let trip_id = match &trip_col {

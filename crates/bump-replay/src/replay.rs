@@ -14,7 +14,7 @@ use bump_core::Bump;
 use bump_pipeline::{ColumnMapping, PipelineConfig, PreprocessReport, TripProcessor};
 use serde::Serialize;
 
-use crate::read::{read_trips, ReadReport};
+use crate::read::{ReadReport, read_trips};
 
 /// A file or trip that could not be replayed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
