@@ -9,19 +9,62 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalArgs {
-    /// Folder of truth files: one CSV per trip with latitude and longitude
-    /// columns, named after the trip (a "(bumps)" suffix is ignored).
+    /// Either a simulation folder (holding truth/passes.csv), or a folder of
+    /// truth files: one CSV per trip with latitude and longitude columns,
+    /// named after the trip (a "(bumps)" suffix is ignored).
     #[arg(long)]
     truth: PathBuf,
     /// A replay's output folder (reads bumps.csv; writes eval.json).
     #[arg(long)]
     results: PathBuf,
-    /// Matching radius, metres.
+    /// Matching radius for truth positions, metres.
     #[arg(long, default_value_t = 20.0)]
     radius_m: f64,
+    /// Matching time window for simulated passes, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    window_s: f64,
+}
+
+fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.window_s.is_finite() && args.window_s >= 0.0,
+        "--window-s must be zero or more seconds"
+    );
+    let ev = bump_replay::eval::eval_sim(&args.truth, &args.results, args.window_s)?;
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "rule: {}", ev.rule)?;
+    writeln!(
+        o,
+        "bumps {}  matched {}  precision {:.3}",
+        ev.bumps, ev.true_positives, ev.precision
+    )?;
+    writeln!(
+        o,
+        "hit passes {}  detected {}  recall {:.3}",
+        ev.hit_passes, ev.detected_passes, ev.recall
+    )?;
+    writeln!(o, "{:<18} {:>6} {:>8} {:>7}", "kind", "passes", "detected", "recall")?;
+    for (k, (n, d)) in &ev.by_kind {
+        #[allow(clippy::cast_precision_loss, reason = "counts")]
+        let r = if *n == 0 { 1.0 } else { *d as f64 / *n as f64 };
+        writeln!(o, "{k:<18} {n:>6} {d:>8} {r:>7.3}")?;
+    }
+    writeln!(
+        o,
+        "position error of matched bumps: median {:.1} m, p90 {:.1} m",
+        ev.position_error_median_m, ev.position_error_p90_m
+    )?;
+    let path = args.results.join("eval.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&ev)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(o, "written   {}", path.display())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    if args.truth.join("truth/passes.csv").is_file() {
+        return run_sim(args);
+    }
     anyhow::ensure!(
         args.radius_m.is_finite() && args.radius_m > 0.0,
         "--radius-m must be a positive number of metres"

@@ -9,6 +9,7 @@ still processed), 2 on a usage or configuration error.
 
 mod eval_cmd;
 mod replay_cmd;
+mod simulate_cmd;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ enum Command {
     Replay(Box<replay_cmd::ReplayArgs>),
     /// Score a replay's bumps against ground-truth positions.
     Eval(eval_cmd::EvalArgs),
+    /// Build a synthetic city with known defects and drive trips through it.
+    Simulate(simulate_cmd::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => replay_cmd::run(&args, std::io::stderr().is_terminal()),
         Command::Eval(args) => eval_cmd::run(&args),
+        Command::Simulate(args) => simulate_cmd::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -267,6 +267,61 @@ impl TripBatch {
     }
 }
 
+impl Trip {
+    /// Splits the trip into upload batches of `batch_s` seconds each, as a
+    /// phone would send them, with readings in `unit`. GPS fixes go with
+    /// the batch whose time span holds them. The last batch is `final`.
+    #[must_use]
+    pub fn to_batches(&self, batch_s: f64, unit: AccelUnit) -> Vec<TripBatch> {
+        let k = 1.0 / unit.to_mps2();
+        let Some(first) = self.accel.first() else {
+            return Vec::new();
+        };
+        let start = first.t;
+        let mut out: Vec<TripBatch> = Vec::new();
+        let mut gps = self.gps.iter().peekable();
+        for chunk in self
+            .accel
+            .chunk_by(|a, b| ((a.t - start) / batch_s).floor() == ((b.t - start) / batch_s).floor())
+        {
+            let t0 = chunk[0].t;
+            let end = chunk[chunk.len() - 1].t;
+            let mut fixes = Vec::new();
+            while let Some(f) = gps.peek() {
+                if f.t <= end {
+                    fixes.push(**f);
+                    gps.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(TripBatch {
+                schema: BATCH_SCHEMA.to_owned(),
+                trip_id: self.trip_id.clone(),
+                device_id: self.device_id.clone(),
+                seq: u32::try_from(out.len()).unwrap_or(u32::MAX),
+                is_final: false,
+                device: self.device.clone(),
+                accel: AccelBlock {
+                    unit,
+                    gravity_included: self.gravity_included.unwrap_or(true),
+                    t0,
+                    dt: chunk.iter().map(|a| a.t - t0).collect(),
+                    x: chunk.iter().map(|a| a.x * k).collect(),
+                    y: chunk.iter().map(|a| a.y * k).collect(),
+                    z: chunk.iter().map(|a| a.z * k).collect(),
+                },
+                gps: fixes,
+            });
+        }
+        if let Some(last) = out.last_mut() {
+            last.gps.extend(gps.copied());
+            last.is_final = true;
+        }
+        out
+    }
+}
+
 fn check_fix(f: &GpsFix) -> Result<(), (&'static str, String)> {
     check_time(String::new, f.t).map_err(|e| ("t", e.reason))?;
     if !(f.lat.is_finite() && (-90.0..=90.0).contains(&f.lat)) {

@@ -61,6 +61,10 @@ pub struct Oriented {
     pub horizontal: Vec<[f64; 2]>,
     /// Number of mid-trip shifts detected.
     pub shifts: usize,
+    /// Sample ranges around each shift, from when the estimates began to
+    /// disagree to a second after the reset: the phone was moving, so its
+    /// readings there say nothing about the road.
+    pub unsettled: Vec<std::ops::Range<usize>>,
     /// Mean gravity magnitude seen, m/s².
     pub gravity_mps2: f64,
 }
@@ -130,7 +134,8 @@ impl Reorienter {
         }
         let mut disagree = 0usize;
         let mut gsum = 0.0;
-        for v in xyz {
+        let settle = self.hold_samples * 2 + 1;
+        for (i, v) in xyz.iter().enumerate() {
             let m = Vector3::new(v[0], v[1], v[2]);
             let mut g = Vector3::new(
                 self.slow[0].step(v[0]),
@@ -151,6 +156,8 @@ impl Reorienter {
                     }
                     g = gf;
                     out.shifts += 1;
+                    out.unsettled
+                        .push(i.saturating_sub(self.hold_samples + settle)..(i + settle).min(xyz.len()));
                     disagree = 0;
                 }
             } else {
@@ -301,6 +308,8 @@ mod tests {
         let truth: Vec<f64> = truth1.into_iter().chain(truth2).collect();
         let o = Reorienter::new(OrientParams::default(), fs).unwrap().run(&dev);
         assert_eq!(o.shifts, 1);
+        assert_eq!(o.unsettled.len(), 1);
+        assert!(o.unsettled[0].contains(&1500), "{:?}", o.unsettled);
         // Two seconds after the hold, the vertical is right again.
         let from = 1500 + (4.0 * fs) as usize;
         let err: f64 = o.vertical[from..]

@@ -86,6 +86,8 @@ pub struct PreprocessReport {
     pub yaw_deg: Option<f64>,
     /// R² of the yaw fit.
     pub yaw_r2: Option<f64>,
+    /// Samples masked around phone shifts (no detection there).
+    pub samples_unsettled: usize,
     /// Samples with no GPS fix near enough for a speed.
     pub samples_without_gps: usize,
     /// GPS cleaning.
@@ -234,6 +236,7 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
             *rep.dropped.entry("short_segment").or_default() += seg.xyz.len();
             continue;
         }
+        let mut unsettled = Vec::new();
         let vertical = match (trip.frame, reorienter.as_mut()) {
             (AccelFrame::Earth { vertical, .. }, _) => {
                 let k = axis_index(vertical);
@@ -242,6 +245,7 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
             (AccelFrame::Device, Some(r)) => {
                 let o = r.run(&seg.xyz);
                 rep.shifts += o.shifts;
+                unsettled = o.unsettled.clone();
                 gsum += o.gravity_mps2 * o.vertical.len() as f64;
                 collect_yaw_pairs(&seg, &o.horizontal, &track, &mut yaw_pairs);
                 o.vertical
@@ -264,6 +268,13 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
             })
             .collect();
         rep.samples_without_gps += speed_mps.iter().filter(|v| v.is_nan()).count();
+        // While the phone moves in its holder, its jolts are handling, not
+        // road: no speed there means no detection.
+        let mut speed_mps = speed_mps;
+        for r in unsettled {
+            rep.samples_unsettled += r.len();
+            speed_mps[r].fill(f64::NAN);
+        }
         segments.push(PreSegment {
             t0: seg.t0,
             fs,

@@ -149,3 +149,198 @@ pub fn eval_points(truth: &Path, results: &Path, radius_m: f64) -> Result<PointE
         total,
     })
 }
+
+/// Bump-level scores against a simulated city's truth.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimEval {
+    /// The matching rule, in words.
+    pub rule: String,
+    /// Bumps detected.
+    pub bumps: usize,
+    /// Bumps matched to a pass that hit an obstacle.
+    pub true_positives: usize,
+    /// `true_positives / bumps`.
+    pub precision: f64,
+    /// Passes that hit an obstacle (any wheel).
+    pub hit_passes: usize,
+    /// Hit passes with at least one matching bump.
+    pub detected_passes: usize,
+    /// `detected_passes / hit_passes`.
+    pub recall: f64,
+    /// Per obstacle kind: (hit passes, detected).
+    pub by_kind: BTreeMap<String, (usize, usize)>,
+    /// Median distance from a matched bump to its obstacle, m.
+    pub position_error_median_m: f64,
+    /// 90th percentile of that distance, m.
+    pub position_error_p90_m: f64,
+}
+
+struct SimPass {
+    trip: String,
+    obstacle: String,
+    kind: String,
+    t: f64,
+    hit: bool,
+    until: f64,
+}
+
+fn col_str(df: &DataFrame, path: &Path, name: &str) -> Result<Vec<String>, ReadError> {
+    let c = df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::String))
+        .map_err(|e| ReadError::Table {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let ca = c.str().map_err(|e| ReadError::Table {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(ca.iter().map(|s| s.unwrap_or("").to_owned()).collect())
+}
+
+fn col_f64(df: &DataFrame, path: &Path, name: &str) -> Result<Vec<f64>, ReadError> {
+    let c = df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(|e| ReadError::Table {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let ca = c.f64().map_err(|e| ReadError::Table {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+fn obstacle_positions(path: &Path) -> Result<BTreeMap<String, (f64, f64)>, ReadError> {
+    let text = std::fs::read(path).map_err(|e| ReadError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| ReadError::Table {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut out = BTreeMap::new();
+    for f in v["features"].as_array().into_iter().flatten() {
+        let id = f["properties"]["id"].as_str().unwrap_or_default().to_owned();
+        let c = &f["geometry"]["coordinates"];
+        if let (Some(lon), Some(lat)) = (c[0].as_f64(), c[1].as_f64()) {
+            out.insert(id, (lat, lon));
+        }
+    }
+    Ok(out)
+}
+
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "index within bounds"
+    )]
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    v[i]
+}
+
+/// Scores `results/bumps.csv` against a simulation folder (`truth/passes.csv`,
+/// `truth/obstacles.geojson`). A bump matches a pass of its trip that hit
+/// an obstacle when its time lies from `window_s` before the front axle
+/// reached the obstacle to `window_s` after the rear axle left it.
+///
+/// # Errors
+/// [`ReadError`] when a file cannot be read.
+pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, ReadError> {
+    let passes_path = sim.join("truth/passes.csv");
+    let df = read_csv(&passes_path)?;
+    let (trips, obstacles, kinds, wheels) = (
+        col_str(&df, &passes_path, "trip_id")?,
+        col_str(&df, &passes_path, "obstacle_id")?,
+        col_str(&df, &passes_path, "kind")?,
+        col_str(&df, &passes_path, "wheel")?,
+    );
+    let (ts, speeds, lens) = (
+        col_f64(&df, &passes_path, "t")?,
+        col_f64(&df, &passes_path, "speed_mps")?,
+        col_f64(&df, &passes_path, "length_m")?,
+    );
+    let mut passes: BTreeMap<String, Vec<SimPass>> = BTreeMap::new();
+    for i in 0..ts.len() {
+        // The rear axle leaves the obstacle (length + wheelbase) later.
+        let dur = (lens[i] + 2.7) / speeds[i].max(1.0);
+        passes.entry(trips[i].clone()).or_default().push(SimPass {
+            trip: trips[i].clone(),
+            obstacle: obstacles[i].clone(),
+            kind: kinds[i].clone(),
+            t: ts[i],
+            hit: wheels[i] != "none",
+            until: ts[i] + dur,
+        });
+    }
+    let pos = obstacle_positions(&sim.join("truth/obstacles.geojson"))?;
+    let bumps_path = results.join("bumps.csv");
+    let bdf = read_csv(&bumps_path)?;
+    let (btrip, bt, blat, blon) = (
+        col_str(&bdf, &bumps_path, "trip_id")?,
+        col_f64(&bdf, &bumps_path, "t")?,
+        col_f64(&bdf, &bumps_path, "lat")?,
+        col_f64(&bdf, &bumps_path, "lon")?,
+    );
+    let mut detected: std::collections::BTreeSet<(String, String, u64)> = std::collections::BTreeSet::new();
+    let mut tp = 0;
+    let mut errors = Vec::new();
+    for i in 0..bt.len() {
+        let Some(ps) = passes.get(&btrip[i]) else { continue };
+        let m = ps
+            .iter()
+            .filter(|p| p.hit && bt[i] >= p.t - window_s && bt[i] <= p.until + window_s)
+            .min_by(|a, b| (a.t - bt[i]).abs().total_cmp(&(b.t - bt[i]).abs()));
+        if let Some(p) = m {
+            tp += 1;
+            detected.insert((p.trip.clone(), p.obstacle.clone(), p.t.to_bits()));
+            if let Some(&(la, lo)) = pos.get(&p.obstacle) {
+                errors.push(bump_geo::distance_m(blat[i], blon[i], la, lo));
+            }
+        }
+    }
+    let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for p in passes.values().flatten().filter(|p| p.hit) {
+        let e = by_kind.entry(p.kind.clone()).or_default();
+        e.0 += 1;
+        if detected.contains(&(p.trip.clone(), p.obstacle.clone(), p.t.to_bits())) {
+            e.1 += 1;
+        }
+    }
+    let hit_passes = by_kind.values().map(|v| v.0).sum::<usize>();
+    let detected_passes = by_kind.values().map(|v| v.1).sum::<usize>();
+    #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+    Ok(SimEval {
+        rule: format!(
+            "a bump matches a pass of its trip that hit an obstacle when its time lies from {window_s} s before the \
+             front axle reached the obstacle to {window_s} s after the rear axle left it"
+        ),
+        bumps: bt.len(),
+        true_positives: tp,
+        precision: if bt.is_empty() {
+            1.0
+        } else {
+            tp as f64 / bt.len() as f64
+        },
+        hit_passes,
+        detected_passes,
+        recall: if hit_passes == 0 {
+            1.0
+        } else {
+            detected_passes as f64 / hit_passes as f64
+        },
+        by_kind,
+        position_error_median_m: quantile(errors.clone(), 0.5),
+        position_error_p90_m: quantile(errors, 0.9),
+    })
+}

@@ -15,4 +15,4 @@ pub mod write;
 
 pub use read::{ReadError, ReadReport, ReadTrip, read_trips, trip_files};
 pub use replay::{Failure, Progress, Summary, TripSummary, replay};
-pub use write::{BUMP_COLUMNS, WriteError, write_bumps};
+pub use write::{BUMP_COLUMNS, WriteError, write_bumps, write_recording};

@@ -111,3 +111,75 @@ pub fn write_bumps(dir: &Path, bumps: &[Bump]) -> Result<(), WriteError> {
     ParquetWriter::new(file).finish(&mut df).map_err(|e| err(&pq, &e))?;
     Ok(())
 }
+
+/// A trip as a recording table in the `streetbump` preset's columns: one
+/// row per accelerometer reading, GPS columns repeating the latest fix
+/// (empty before the first), as phone loggers write them.
+///
+/// # Errors
+/// A polars error if columns disagree in length (they cannot).
+pub fn recording_frame(trip: &bump_core::Trip) -> PolarsResult<DataFrame> {
+    let n = trip.accel.len();
+    let mut lat = Vec::with_capacity(n);
+    let mut lon = Vec::with_capacity(n);
+    let mut speed = Vec::with_capacity(n);
+    let mut acc = Vec::with_capacity(n);
+    let mut heading = Vec::with_capacity(n);
+    let mut fixes = trip.gps.iter().peekable();
+    let mut cur: Option<&bump_core::GpsFix> = None;
+    for a in &trip.accel {
+        while let Some(f) = fixes.peek() {
+            if f.t <= a.t {
+                cur = fixes.next();
+            } else {
+                break;
+            }
+        }
+        lat.push(cur.map(|f| f.lat));
+        lon.push(cur.map(|f| f.lon));
+        speed.push(cur.and_then(|f| f.speed_mps));
+        acc.push(cur.and_then(|f| f.accuracy_m));
+        heading.push(cur.and_then(|f| f.heading_deg));
+    }
+    let col = |name: &str, get: fn(&bump_core::AccelSample) -> f64| -> Column {
+        Column::new(name.into(), trip.accel.iter().map(get).collect::<Vec<f64>>())
+    };
+    DataFrame::new_infer_height(vec![
+        col("t", |a| a.t),
+        col("ax", |a| a.x),
+        col("ay", |a| a.y),
+        col("az", |a| a.z),
+        Column::new("lat".into(), lat),
+        Column::new("lon".into(), lon),
+        Column::new("speed_mps".into(), speed),
+        Column::new("accuracy_m".into(), acc),
+        Column::new("heading_deg".into(), heading),
+    ])
+}
+
+/// Writes a trip as `<dir>/<trip_id>.csv` and/or `.parquet`.
+///
+/// # Errors
+/// [`WriteError`] naming the file.
+pub fn write_recording(dir: &Path, trip: &bump_core::Trip, csv: bool, parquet: bool) -> Result<(), WriteError> {
+    let err = |p: &Path, e: &dyn std::fmt::Display| WriteError {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
+    let mut df = recording_frame(trip).map_err(|e| err(dir, &e))?;
+    if csv {
+        let p = dir.join(format!("{}.csv", trip.trip_id));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(|e| err(&p, &e))?);
+        CsvWriter::new(&mut f)
+            .include_header(true)
+            .finish(&mut df)
+            .map_err(|e| err(&p, &e))?;
+    }
+    if parquet {
+        let p = dir.join(format!("{}.parquet", trip.trip_id));
+        let f = std::fs::File::create(&p).map_err(|e| err(&p, &e))?;
+        ParquetWriter::new(f).finish(&mut df).map_err(|e| err(&p, &e))?;
+    }
+    Ok(())
+}
