@@ -1,4 +1,5 @@
 //! Integration tests of bump-pipeline.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 
 /// The committed pipeline.toml spells out exactly the built-in defaults.
 mod committed_config;
