@@ -96,6 +96,8 @@ pub struct TripInfo {
     /// The device's vertical axis in its own frame at the start (unit
     /// vector, up), for checking reorientation.
     pub up_in_device: [f64; 3],
+    /// The same after the phone moved, if it did.
+    pub up_after_shift: Option<[f64; 3]>,
     /// Length driven, m.
     pub length_m: f64,
 }
@@ -349,6 +351,7 @@ pub fn drive(city: &City, params: &SimParams, index: u64) -> SimTrip {
     let mut next_fix = t0 + 0.3;
     let mut gps_err = (rng.normal() * gps_sigma, rng.normal() * gps_sigma);
     let mut shifted = false;
+    let mut up_after_shift = None;
     let mut prev_v = 0.0;
     let mut a_cmd = 0.0f64;
     let end_t = t0 + duration;
@@ -458,6 +461,8 @@ pub fn drive(city: &City, params: &SimParams, index: u64) -> SimTrip {
             {
                 r_mount = mount_rotation("tray", &mut rng);
                 shifted = true;
+                let u = r_mount * Vector3::z();
+                up_after_shift = Some([u.x, u.y, u.z]);
             }
             let f = r_mount * (acc_sum / f64::from(acc_n.max(1)));
             acc_sum = Vector3::zeros();
@@ -542,6 +547,7 @@ pub fn drive(city: &City, params: &SimParams, index: u64) -> SimTrip {
             gps_sigma_m: gps_sigma,
             platform: if ios { "ios".into() } else { "android".into() },
             up_in_device,
+            up_after_shift,
             length_m,
         },
     }

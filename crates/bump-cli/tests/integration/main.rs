@@ -1,0 +1,7 @@
+//! End-to-end tests of the `streetbump` binary, as real processes.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
+
+/// `streetbump replay` and `eval` on the committed fixtures and on bad input.
+mod replay;
+/// `streetbump simulate`: determinism and the committed fixture.
+mod simulate;

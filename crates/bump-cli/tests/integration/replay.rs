@@ -1,0 +1,105 @@
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn streetbump(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_streetbump"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn replays_the_fixtures_deterministically() {
+    let recordings = bump_fixtures::fixture("city/recordings");
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for out in [&a, &b] {
+        let o = streetbump(&["replay", s(&recordings), "--out", s(out)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains("trips     6 from 6 files"), "{stdout}");
+        assert!(stdout.contains("samples/s"), "{stdout}");
+    }
+    for f in ["bumps.csv", "bumps.parquet", "summary.json"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let csv = std::fs::read_to_string(a.join("bumps.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    for col in ["trip_id", "t", "lat", "lon", "speed_mps", "score"] {
+        assert!(header.split(',').any(|c| c == col), "{col} missing from {header}");
+    }
+    assert!(csv.lines().count() > 1, "the fixture trips contain bumps");
+}
+
+#[test]
+fn json_batches_replay_too_and_eval_scores_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = streetbump(&[
+        "replay",
+        s(&bump_fixtures::fixture("city/trips")),
+        "--out",
+        s(tmp.path()),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = streetbump(&[
+        "eval",
+        "--truth",
+        s(&bump_fixtures::fixture("city")),
+        "--results",
+        s(tmp.path()),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("rule:") && out.contains("precision") && out.contains("pothole"),
+        "{out}"
+    );
+    let ev: serde_json::Value = serde_json::from_slice(&std::fs::read(tmp.path().join("eval.json")).unwrap()).unwrap();
+    assert!(ev["true_positives"].as_u64().unwrap() >= 1, "{ev}");
+}
+
+#[test]
+fn a_bad_file_is_reported_and_the_rest_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(
+        bump_fixtures::fixture("city/recordings/trip-00001.csv"),
+        input.join("good.csv"),
+    )
+    .unwrap();
+    std::fs::write(input.join("broken.csv"), "when,what\n1,2\n").unwrap();
+    let out = tmp.path().join("out");
+    let o = streetbump(&["replay", s(&input), "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(1), "non-zero at the end");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("broken.csv") && err.contains("no column"), "{err}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("trips     1 from 2 files"), "{stdout}");
+    assert!(out.join("bumps.csv").is_file());
+}
+
+#[test]
+fn usage_and_config_errors_exit_2_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("p.toml");
+    std::fs::write(&cfg, "[detect]\nhighpass_hz = -1\nk_sigm = 3\n").unwrap();
+    let o = streetbump(&["replay", "nowhere", "--config", s(&cfg)]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("p.toml") && err.contains("k_sigm"), "{err}");
+    let o = streetbump(&["replay", "x.csv", "--preset", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown preset"));
+    let o = streetbump(&["replay", "missing-file.csv", "--out", s(&tmp.path().join("o"))]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing-file.csv"));
+}

@@ -1,0 +1,166 @@
+use std::path::Path;
+
+use bump_pipeline::mapping::{MappingOverrides, preset};
+use bump_pipeline::{PipelineConfig, TimeFormat};
+use bump_replay::{ReadError, read_trips, replay, trip_files, write_recording};
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const HEADER: &str = "t,ax,ay,az,lat,lon,speed_mps,accuracy_m,heading_deg\n";
+
+fn rows(n: usize, t0: f64) -> String {
+    (0..n)
+        .map(|i| {
+            let t = t0 + i as f64 * 0.02;
+            let lat = 42.35 + (i / 50) as f64 * 1e-4;
+            format!("{t},0.1,0.2,9.8,{lat},-71.06,11.1,5,0\n")
+        })
+        .collect()
+}
+
+#[test]
+fn bad_rows_are_dropped_and_counted_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(HEADER);
+    text.push_str(&rows(200, 1_700_000_000.0));
+    text.push_str("1700000004.1,NaN,0.2,9.8,42.36,-71.06,11,5,0\n");
+    text.push_str("1700000004.2,abc,0.2,9.8,42.36,-71.06,11,5,0\n");
+    text.push_str("not-a-time,0.1,0.2,9.8,42.36,-71.06,11,5,0\n");
+    text.push_str("1700000004.3,0.1,0.2,9.8,42.36,-71.06,11,5,0\n");
+    let p = write(dir.path(), "t1.csv", &text);
+    let trips = read_trips(&p, &preset("streetbump").unwrap()).unwrap();
+    assert_eq!(trips.len(), 1);
+    let r = &trips[0].report;
+    assert_eq!(r.rows, 204);
+    assert_eq!(r.dropped.get("missing_accel"), Some(&1), "{r:?}");
+    assert_eq!(r.dropped.get("bad_time"), Some(&1), "{r:?}");
+    // NaN parses as a float and is dropped later by preprocessing.
+    assert_eq!(trips[0].trip.accel.len(), 202);
+    assert_eq!(trips[0].trip.trip_id.as_str(), "t1");
+}
+
+#[test]
+fn missing_column_names_file_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "x.csv", "time,a,b\n1,2,3\n");
+    let err = read_trips(&p, &preset("streetbump").unwrap()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ReadError::MissingColumn { .. }), "{msg}");
+    assert!(
+        msg.contains("x.csv") && msg.contains("\"t\"") && msg.contains("time, a, b"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn empty_truncated_and_binary_files_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = preset("streetbump").unwrap();
+    for (name, body) in [
+        ("empty.csv", &b""[..]),
+        ("header.csv", HEADER.as_bytes()),
+        ("trunc.csv", &b"t,ax,ay,az,lat,lon\n1700000000,0.1,0.2"[..]),
+        ("bin.csv", &[0u8, 159, 146, 150, 255, 10, 1, 2][..]),
+        ("bad.parquet", &b"PAR1 not really"[..]),
+        ("bad.json", &b"{\"schema\": 3"[..]),
+        ("bad.jsonl", &b"{}\n{\"schema\":\"streetbump.trip-batch/1\"}\n"[..]),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        // Either a clear error naming the file, or trips without panicking.
+        if let Err(e) = read_trips(&p, &m) {
+            assert!(e.to_string().contains(name), "{name}: {e}");
+        }
+    }
+    // The replay goes on past them and reports each.
+    let files = trip_files(dir.path()).unwrap();
+    let (_, summary) = replay(&files, &m, &PipelineConfig::default(), &mut ());
+    assert!(summary.failures.len() >= 4, "{:?}", summary.failures);
+}
+
+#[test]
+fn lublin_style_time_and_custom_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("Time,X,Y,Z,Lat,Lon,Kmh\n");
+    for i in 0..300 {
+        let ms = (i % 10) * 100;
+        // Trailing zeros of the fraction dropped, as the Lublin logger does.
+        let frac = format!("{ms:03}").trim_end_matches('0').to_owned();
+        text.push_str(&format!(
+            "\"2015-01-24 09:29:{:02},{frac}\",0,0,-1,{},22.54,36\n",
+            i / 10,
+            51.27 + f64::from(i / 10) * 1e-4
+        ));
+    }
+    let p = write(dir.path(), "2015-01-24 09-31-21.csv", &text);
+    let m = MappingOverrides {
+        time: Some("Time".into()),
+        time_format: Some("%Y-%m-%d %H:%M:%S,%f".parse::<TimeFormat>().unwrap()),
+        lat: Some("Lat".into()),
+        lon: Some("Lon".into()),
+        speed: Some("Kmh".into()),
+        speed_unit: Some(bump_pipeline::mapping::SpeedUnit::KilometersPerHour),
+        accuracy: Some(String::new()),
+        heading: Some(String::new()),
+        accel: Some(["X".into(), "Y".into(), "Z".into()]),
+        accel_unit: Some(bump_core::AccelUnit::G),
+        ..MappingOverrides::default()
+    }
+    .resolve()
+    .unwrap();
+    let trips = read_trips(&p, &m).unwrap();
+    let t = &trips[0].trip;
+    assert_eq!(t.accel.len(), 300);
+    assert!((t.accel[1].t - t.accel[0].t - 0.1).abs() < 1e-6);
+    assert!((t.accel[0].z + 9.80665).abs() < 1e-9, "g converted to m/s²");
+    assert!(
+        (t.gps[0].speed_mps.unwrap() - 10.0).abs() < 1e-9,
+        "km/h converted to m/s"
+    );
+    assert_eq!(t.gps.len(), 30, "a fix only where the position changes");
+}
+
+#[test]
+fn csv_parquet_and_json_give_the_same_bumps() {
+    let sim = bump_sim::Simulation::new(bump_sim::SimParams {
+        seed: 5,
+        trip_minutes: 3.0,
+        sample_rate_hz: Some(100.0),
+        ..bump_sim::SimParams::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let st = sim.trip(2);
+    write_recording(&dir.path().join("rec"), &st.trip, true, true).unwrap();
+    let jdir = dir.path().join("json");
+    std::fs::create_dir_all(&jdir).unwrap();
+    let lines: Vec<String> = st
+        .trip
+        .to_batches(30.0, bump_core::AccelUnit::MetersPerSecondSquared)
+        .iter()
+        .map(|b| serde_json::to_string(b).unwrap())
+        .collect();
+    std::fs::write(jdir.join("trip.jsonl"), lines.join("\n")).unwrap();
+    let m = preset("streetbump").unwrap();
+    let cfg = PipelineConfig::default();
+    let run = |p: &Path| {
+        let (b, s) = replay(&[p.to_path_buf()], &m, &cfg, &mut ());
+        assert!(s.failures.is_empty(), "{:?}", s.failures);
+        b
+    };
+    let csv = run(&dir.path().join("rec/trip-00003.csv"));
+    let pq = run(&dir.path().join("rec/trip-00003.parquet"));
+    let js = run(&jdir.join("trip.jsonl"));
+    assert_eq!(csv, pq);
+    // JSON keeps GPS fix times exactly; a recording moves each fix to the
+    // next accelerometer row. The same events are found at the same times.
+    assert_eq!(csv.len(), js.len());
+    for (a, b) in csv.iter().zip(&js) {
+        assert!((a.t - b.t).abs() < 1e-6);
+        assert_eq!(a.bump_id, b.bump_id);
+    }
+}

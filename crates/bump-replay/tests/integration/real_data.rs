@@ -1,0 +1,98 @@
+//! Accuracy on real recordings by other people (never committed). Each
+//! test skips with a message when `../shared/data` is absent. The floors
+//! are the figures measured on 2026-11-27 (docs/accuracy.md); a change
+//! that lowers them fails here.
+
+use std::collections::BTreeMap;
+
+use bump_geo::{PointScore, score_points};
+use bump_pipeline::PipelineConfig;
+use bump_pipeline::mapping::preset;
+use bump_replay::{replay, trip_files};
+
+fn skip(what: &str) {
+    eprintln!("skipped: {what} not found (set STREETBUMP_SHARED_DATA or place shared/data beside the workspace)");
+}
+
+fn truth_points(path: &std::path::Path) -> Vec<(f64, f64)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut it = l.split(',');
+            Some((it.next()?.trim().parse().ok()?, it.next()?.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn lublin_precision_and_recall() {
+    let Some(dir) = bump_fixtures::shared("lublin") else {
+        return skip("lublin");
+    };
+    let files = trip_files(&dir.join("surveys")).unwrap();
+    assert_eq!(files.len(), 13);
+    let (bumps, summary) = replay(&files, &preset("lublin").unwrap(), &PipelineConfig::default(), &mut ());
+    assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+    let mut by_trip: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for b in &bumps {
+        by_trip.entry(b.trip_id.to_string()).or_default().push((b.lat, b.lon));
+    }
+    let mut total = PointScore::default();
+    for f in &files {
+        let stem = f.file_stem().unwrap().to_str().unwrap();
+        let truth = truth_points(&dir.join("artefacts").join(format!("{stem}(bumps).csv")));
+        let det = by_trip.get(stem).cloned().unwrap_or_default();
+        total = total.add(score_points(&det, &truth, 20.0));
+    }
+    eprintln!(
+        "lublin: {total:?} precision {:.3} recall {:.3}",
+        total.precision(),
+        total.recall()
+    );
+    assert_eq!(total.truth, 74);
+    assert!(total.precision() >= 0.60, "precision {:.3}", total.precision());
+    assert!(total.recall() >= 0.77, "recall {:.3}", total.recall());
+}
+
+#[test]
+fn pittsburgh_good_roads_are_nearly_silent() {
+    let Some(dir) = bump_fixtures::shared("pittsburgh/road_condition") else {
+        return skip("pittsburgh");
+    };
+    let files = trip_files(&dir).unwrap();
+    let (_, summary) = replay(
+        &files,
+        &preset("pittsburgh").unwrap(),
+        &PipelineConfig::default(),
+        &mut (),
+    );
+    assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+    let rate = |prefix: &str| {
+        let (n, km) = summary
+            .per_trip
+            .iter()
+            .filter(|t| t.trip_id.starts_with(prefix))
+            .fold((0usize, 0.0), |(n, km), t| {
+                (n + t.bumps, km + t.preprocess.length_m / 1000.0)
+            });
+        n as f64 / km
+    };
+    let (good, bad) = (rate("good"), rate("bad"));
+    eprintln!("pittsburgh: good {good:.2} bumps/km, bad {bad:.2} bumps/km");
+    assert!(good <= 0.2, "good roads: {good:.2} bumps/km");
+    assert!(bad >= 10.0 * good.max(0.1), "bad {bad:.2} vs good {good:.2} bumps/km");
+}
+
+#[test]
+fn every_shared_recording_replays_with_a_mapping_alone() {
+    for (sub, name) in [("lublin/surveys", "lublin"), ("pittsburgh", "pittsburgh")] {
+        let Some(dir) = bump_fixtures::shared(sub) else {
+            return skip(sub);
+        };
+        let files = trip_files(&dir).unwrap();
+        let (_, s) = replay(&files, &preset(name).unwrap(), &PipelineConfig::default(), &mut ());
+        assert!(s.failures.is_empty(), "{name}: {:?}", s.failures);
+        assert_eq!(s.trips, files.len(), "{name}");
+    }
+}
