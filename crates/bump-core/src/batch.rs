@@ -402,3 +402,72 @@ mod tests {
         assert!(TripBatch::assemble(vec![a, other]).is_err());
     }
 }
+
+#[cfg(test)]
+mod prop_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Arbitrary bytes never panic the parser (the fuzz target does the
+        // same at scale, see fuzz/).
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = TripBatch::from_json(&data);
+        }
+
+        // Splitting a trip into batches and assembling them back, in any
+        // order, gives the same readings.
+        #[test]
+        fn batches_round_trip(n in 1usize..400, batch_s in 0.5f64..5.0, rot in 0usize..8) {
+            let trip = Trip {
+                trip_id: TripId::new("t").unwrap(),
+                device_id: DeviceId::new("d").unwrap(),
+                device: DeviceInfo::default(),
+                frame: AccelFrame::Device,
+                gravity_included: Some(true),
+                accel: (0..n).map(|i| AccelSample { t: 1.7e9 + i as f64 * 0.05, x: 0.0, y: 1.0, z: (i % 100) as f64 }).collect(),
+                gps: vec![],
+            };
+            let mut batches = trip.to_batches(batch_s, AccelUnit::MetersPerSecondSquared);
+            prop_assert!(batches.last().unwrap().is_final);
+            let k = rot % batches.len();
+            batches.rotate_left(k);
+            for b in &batches {
+                prop_assert!(b.validate().is_ok());
+            }
+            let back = TripBatch::assemble(batches).unwrap();
+            prop_assert_eq!(back.accel.len(), n);
+            for (a, b) in back.accel.iter().zip(&trip.accel) {
+                prop_assert!((a.t - b.t).abs() < 1e-6 && (a.z - b.z).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn schema_file_lists_every_field() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schema/trip-batch.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let json = r#"{"schema":"streetbump.trip-batch/1","trip_id":"t","device_id":"d","seq":0,"final":true,
+            "accel":{"unit":"g","gravity_included":true,"t0":1700000000.0,"dt":[0.0],"x":[0],"y":[0],"z":[1]},
+            "gps":[{"t":1700000000.0,"lat":1.0,"lon":2.0,"speed_mps":1.0,"accuracy_m":3.0,"heading_deg":4.0}]}"#;
+        let b = TripBatch::from_json(json.as_bytes()).unwrap();
+        let v = serde_json::to_value(&b).unwrap();
+        let props = &schema["properties"];
+        for k in v.as_object().unwrap().keys() {
+            assert!(props.get(k).is_some(), "schema lacks {k}");
+        }
+        for k in v["accel"].as_object().unwrap().keys() {
+            assert!(props["accel"]["properties"].get(k).is_some(), "schema lacks accel.{k}");
+        }
+        for k in v["gps"][0].as_object().unwrap().keys() {
+            assert!(
+                props["gps"]["items"]["properties"].get(k).is_some(),
+                "schema lacks gps.{k}"
+            );
+        }
+        for k in schema["required"].as_array().unwrap() {
+            assert!(v.get(k.as_str().unwrap()).is_some(), "batch lacks required {k}");
+        }
+    }
+}
