@@ -15,7 +15,7 @@ use bump_geo::{PointScore, score_points};
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::read::ReadError;
+use crate::read::{ReadError, f64_column, str_column, table_error};
 
 /// Per-trip and summed scores.
 #[derive(Debug, Clone, Serialize)]
@@ -32,32 +32,9 @@ pub struct PointEval {
 
 fn latlon(df: &DataFrame, path: &Path) -> Result<Vec<Option<(f64, f64)>>, ReadError> {
     let pick = |names: &[&str]| -> Result<Vec<Option<f64>>, ReadError> {
-        let name = names
-            .iter()
-            .find(|n| df.column(n).is_ok())
-            .ok_or_else(|| ReadError::MissingColumn {
-                path: path.to_path_buf(),
-                column: names.join(" or "),
-                role: "truth position",
-                available: df
-                    .get_column_names()
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        let c = df
-            .column(name)
-            .and_then(|c| c.cast(&DataType::Float64))
-            .map_err(|e| ReadError::Table {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        let ca = c.f64().map_err(|e| ReadError::Table {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        Ok(ca.iter().collect())
+        // The first name present, or the error naming the first.
+        let name = names.iter().find(|n| df.column(n).is_ok()).unwrap_or(&names[0]);
+        f64_column(df, path, name, "truth position")
     };
     let lat = pick(&["Latitude", "latitude", "lat"])?;
     let lon = pick(&["Longitude", "longitude", "lon"])?;
@@ -73,10 +50,7 @@ fn read_csv(path: &Path) -> Result<DataFrame, ReadError> {
         .with_has_header(true)
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(SerReader::finish)
-        .map_err(|e| ReadError::Table {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| table_error(path, &e))
 }
 
 /// Reads a truth folder: trip id → positions.
@@ -105,24 +79,7 @@ pub fn eval_points(truth: &Path, results: &Path, radius_m: f64) -> Result<PointE
     let truth = read_truth_points(truth)?;
     let bumps_path = results.join("bumps.csv");
     let df = read_csv(&bumps_path)?;
-    let trips: Vec<Option<String>> = {
-        let c = df.column("trip_id").map_err(|e| ReadError::Table {
-            path: bumps_path.clone(),
-            reason: e.to_string(),
-        })?;
-        let c = c.cast(&DataType::String).map_err(|e| ReadError::Table {
-            path: bumps_path.clone(),
-            reason: e.to_string(),
-        })?;
-        c.str()
-            .map_err(|e| ReadError::Table {
-                path: bumps_path.clone(),
-                reason: e.to_string(),
-            })?
-            .iter()
-            .map(|s| s.map(str::to_owned))
-            .collect()
-    };
+    let trips = str_column(&df, &bumps_path, "trip_id", "trip id")?;
     let pos = latlon(&df, &bumps_path)?;
     let mut by_trip: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     // Rows are in trip, time order (the replay writes them so).
@@ -185,33 +142,17 @@ struct SimPass {
 }
 
 fn col_str(df: &DataFrame, path: &Path, name: &str) -> Result<Vec<String>, ReadError> {
-    let c = df
-        .column(name)
-        .and_then(|c| c.cast(&DataType::String))
-        .map_err(|e| ReadError::Table {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    let ca = c.str().map_err(|e| ReadError::Table {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    Ok(ca.iter().map(|s| s.unwrap_or("").to_owned()).collect())
+    Ok(str_column(df, path, name, "truth")?
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect())
 }
 
 fn col_f64(df: &DataFrame, path: &Path, name: &str) -> Result<Vec<f64>, ReadError> {
-    let c = df
-        .column(name)
-        .and_then(|c| c.cast(&DataType::Float64))
-        .map_err(|e| ReadError::Table {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    let ca = c.f64().map_err(|e| ReadError::Table {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    Ok(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    Ok(f64_column(df, path, name, "truth")?
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
 }
 
 fn obstacle_positions(path: &Path) -> Result<BTreeMap<String, (f64, f64)>, ReadError> {

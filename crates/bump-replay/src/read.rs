@@ -141,7 +141,7 @@ pub fn read_trips(path: &Path, mapping: &ColumnMapping) -> Result<Vec<ReadTrip>,
     }
 }
 
-fn table_error(path: &Path, e: &PolarsError) -> ReadError {
+pub(crate) fn table_error(path: &Path, e: &PolarsError) -> ReadError {
     ReadError::Table {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -190,8 +190,8 @@ fn load_frame(path: &Path, mapping: &ColumnMapping) -> Result<DataFrame, ReadErr
         .map_err(|e| table_error(path, &e))
 }
 
-fn f64_column(df: &DataFrame, path: &Path, name: &str, role: &'static str) -> Result<Vec<Option<f64>>, ReadError> {
-    let col = df.column(name).map_err(|_| ReadError::MissingColumn {
+fn column<'a>(df: &'a DataFrame, path: &Path, name: &str, role: &'static str) -> Result<&'a Column, ReadError> {
+    df.column(name).map_err(|_| ReadError::MissingColumn {
         path: path.to_path_buf(),
         column: name.to_owned(),
         role,
@@ -201,25 +201,39 @@ fn f64_column(df: &DataFrame, path: &Path, name: &str, role: &'static str) -> Re
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-    })?;
-    let cast = col.cast(&DataType::Float64).map_err(|e| table_error(path, &e))?;
+    })
+}
+
+/// A column as `f64` values (unparseable ones are `None`).
+///
+/// # Errors
+/// [`ReadError::MissingColumn`] naming the columns present.
+pub(crate) fn f64_column(
+    df: &DataFrame,
+    path: &Path,
+    name: &str,
+    role: &'static str,
+) -> Result<Vec<Option<f64>>, ReadError> {
+    let cast = column(df, path, name, role)?
+        .cast(&DataType::Float64)
+        .map_err(|e| table_error(path, &e))?;
     let ca = cast.f64().map_err(|e| table_error(path, &e))?;
     Ok(ca.iter().collect())
 }
 
-fn str_column(df: &DataFrame, path: &Path, name: &str, role: &'static str) -> Result<Vec<Option<String>>, ReadError> {
-    let col = df.column(name).map_err(|_| ReadError::MissingColumn {
-        path: path.to_path_buf(),
-        column: name.to_owned(),
-        role,
-        available: df
-            .get_column_names()
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })?;
-    let cast = col.cast(&DataType::String).map_err(|e| table_error(path, &e))?;
+/// A column as text values.
+///
+/// # Errors
+/// [`ReadError::MissingColumn`] naming the columns present.
+pub(crate) fn str_column(
+    df: &DataFrame,
+    path: &Path,
+    name: &str,
+    role: &'static str,
+) -> Result<Vec<Option<String>>, ReadError> {
+    let cast = column(df, path, name, role)?
+        .cast(&DataType::String)
+        .map_err(|e| table_error(path, &e))?;
     let ca = cast.str().map_err(|e| table_error(path, &e))?;
     Ok(ca.iter().map(|v| v.map(str::to_owned)).collect())
 }
