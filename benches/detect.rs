@@ -1,0 +1,40 @@
+//! The detection core: band-pass, background, threshold, merging and
+//! features, per sample of preprocessed vertical acceleration.
+
+use bump_dsp::{DetectParams, Detector};
+use bump_pipeline::{PipelineConfig, preprocess};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+
+fn detect(c: &mut Criterion) {
+    let trip = bump_benches::sim_trip(20.0, 100.0);
+    let pre = preprocess(&trip, &PipelineConfig::default().preprocess).unwrap_or_else(|e| unreachable!("{e}"));
+    let seg = pre
+        .segments
+        .iter()
+        .max_by_key(|s| s.vertical.len())
+        .unwrap_or_else(|| unreachable!("a 20 min trip has segments"));
+    let mut g = c.benchmark_group("detect");
+    g.throughput(Throughput::Elements(seg.vertical.len() as u64));
+    let mut det = Detector::new(DetectParams::default(), seg.fs).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut events = Vec::new();
+    g.bench_function("detector_100hz", |b| {
+        b.iter(|| {
+            events.clear();
+            det.run(black_box(&seg.vertical), black_box(&seg.speed_mps), &mut events);
+            black_box(events.len())
+        });
+    });
+    g.finish();
+    let mut g = c.benchmark_group("preprocess");
+    g.throughput(Throughput::Elements(trip.accel.len() as u64));
+    let cfg = PipelineConfig::default();
+    g.bench_function("preprocess_and_detect_100hz", |b| {
+        let mut proc = bump_pipeline::TripProcessor::new(cfg.clone());
+        b.iter(|| black_box(proc.run(black_box(&trip)).map(|o| o.bumps.len())));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, detect);
+criterion_main!(benches);
