@@ -68,11 +68,16 @@ impl Default for PreprocessConfig {
 pub struct ReplayConfig {
     /// Output folder when `--out` is not given.
     pub out_dir: String,
+    /// Files replayed at once (threads). Output does not depend on it.
+    pub workers: usize,
 }
 
 impl Default for ReplayConfig {
     fn default() -> Self {
-        Self { out_dir: "out".into() }
+        Self {
+            out_dir: "out".into(),
+            workers: 2,
+        }
     }
 }
 
@@ -190,6 +195,12 @@ impl PipelineConfig {
             p.push(format!(
                 "preprocess.orient.shift_angle_deg = {}: must be in [0, 180)",
                 pp.orient.shift_angle_deg
+            ));
+        }
+        if !(1..=256).contains(&self.replay.workers) {
+            p.push(format!(
+                "replay.workers = {}: must be between 1 and 256",
+                self.replay.workers
             ));
         }
         if let Err(e) = self.input.resolve() {

@@ -8,7 +8,8 @@ then time so output is identical whatever order files were listed in.
 */
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bump_core::Bump;
 use bump_pipeline::{ColumnMapping, PipelineConfig, PreprocessReport, TripProcessor};
@@ -81,7 +82,55 @@ fn add(map: &mut BTreeMap<String, usize>, prefix: &str, from: &BTreeMap<&'static
     }
 }
 
-/// Replays `files` with `mapping` and `cfg`.
+/// What one trip of a file came to.
+enum TripResult {
+    Failed(Failure, ReadReport),
+    Done(Box<TripSummary>, Vec<Bump>, usize),
+}
+
+/// Reads one file and runs its trips through the pure stages.
+fn process_file(path: &Path, mapping: &ColumnMapping, proc: &mut TripProcessor) -> Result<Vec<TripResult>, Failure> {
+    let trips = read_trips(path, mapping).map_err(|e| Failure {
+        path: path.display().to_string(),
+        trip_id: None,
+        reason: e.to_string(),
+    })?;
+    Ok(trips
+        .into_iter()
+        .map(|rt| {
+            let samples = rt.trip.accel.len();
+            match proc.run(&rt.trip) {
+                Err(e) => TripResult::Failed(
+                    Failure {
+                        path: path.display().to_string(),
+                        trip_id: Some(rt.trip.trip_id.to_string()),
+                        reason: match &rt.report.first_problem {
+                            Some(p) => format!("{e} (first dropped {p})"),
+                            None => e.to_string(),
+                        },
+                    },
+                    rt.report,
+                ),
+                Ok(out) => TripResult::Done(
+                    Box::new(TripSummary {
+                        trip_id: rt.trip.trip_id.to_string(),
+                        read: rt.report,
+                        bumps: out.bumps.len(),
+                        preprocess: out.report,
+                    }),
+                    out.bumps,
+                    samples,
+                ),
+            }
+        })
+        .collect())
+}
+
+/// Replays `files` with `mapping` and `cfg` on `workers` threads.
+///
+/// Files are shared out to the workers as they finish; results are folded
+/// in file order, so the output does not depend on the number of workers
+/// or on scheduling.
 #[must_use]
 pub fn replay(
     files: &[PathBuf],
@@ -89,65 +138,90 @@ pub fn replay(
     cfg: &PipelineConfig,
     progress: &mut dyn Progress,
 ) -> (Vec<Bump>, Summary) {
-    let mut proc = TripProcessor::new(cfg.clone());
+    let workers = cfg.replay.workers.clamp(1, files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Result<Vec<TripResult>, Failure>>> = Vec::new();
+    slots.resize_with(files.len(), || None);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                let mut proc = TripProcessor::new(cfg.clone());
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    if tx.send((i, process_file(path, mapping, &mut proc))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let (mut done, mut samples) = (0, 0);
+        for (i, r) in rx {
+            done += 1;
+            if let Ok(trips) = &r {
+                samples += trips
+                    .iter()
+                    .map(|t| match t {
+                        TripResult::Done(_, _, n) => *n,
+                        TripResult::Failed(..) => 0,
+                    })
+                    .sum::<usize>();
+            }
+            slots[i] = Some(r);
+            progress.file_done(done, files.len(), samples);
+        }
+    });
+
     let mut sum = Summary {
         files: files.len(),
         ..Summary::default()
     };
     let mut bumps = Vec::new();
-    for (i, path) in files.iter().enumerate() {
-        match read_trips(path, mapping) {
-            Err(e) => sum.failures.push(Failure {
-                path: path.display().to_string(),
-                trip_id: None,
-                reason: e.to_string(),
-            }),
-            Ok(trips) => {
-                for rt in trips {
-                    sum.samples += rt.trip.accel.len();
-                    add(&mut sum.dropped, "read.", &rt.report.dropped);
-                    match proc.run(&rt.trip) {
-                        Err(e) => sum.failures.push(Failure {
-                            path: path.display().to_string(),
-                            trip_id: Some(rt.trip.trip_id.to_string()),
-                            reason: match &rt.report.first_problem {
-                                Some(p) => format!("{e} (first dropped {p})"),
-                                None => e.to_string(),
-                            },
-                        }),
-                        Ok(out) => {
-                            let r = &out.report;
-                            sum.trips += 1;
-                            sum.samples_detected += r.samples_kept;
-                            add(&mut sum.dropped, "accel.", &r.dropped);
-                            let t = &r.track;
-                            for (k, v) in [
-                                ("gps.invalid_position", t.invalid_position),
-                                ("gps.inaccurate", t.inaccurate),
-                                ("gps.duplicate_time", t.duplicate_time),
-                                ("gps.jump", t.jumps),
-                                ("gps.invalid_speed", t.invalid_speed),
-                            ] {
-                                if v > 0 {
-                                    *sum.dropped.entry(k.to_owned()).or_default() += v;
-                                }
-                            }
-                            sum.distance_km += r.length_m / 1000.0;
-                            sum.duration_s += r.duration_s;
-                            sum.bumps += out.bumps.len();
-                            sum.per_trip.push(TripSummary {
-                                trip_id: rt.trip.trip_id.to_string(),
-                                read: rt.report,
-                                preprocess: out.report,
-                                bumps: out.bumps.len(),
-                            });
-                            bumps.extend(out.bumps);
+    for slot in slots.into_iter().flatten() {
+        let trips = match slot {
+            Err(f) => {
+                sum.failures.push(f);
+                continue;
+            }
+            Ok(t) => t,
+        };
+        for t in trips {
+            match t {
+                TripResult::Failed(f, read) => {
+                    add(&mut sum.dropped, "read.", &read.dropped);
+                    sum.failures.push(f);
+                }
+                TripResult::Done(ts, b, samples) => {
+                    sum.samples += samples;
+                    add(&mut sum.dropped, "read.", &ts.read.dropped);
+                    let r = &ts.preprocess;
+                    sum.trips += 1;
+                    sum.samples_detected += r.samples_kept;
+                    add(&mut sum.dropped, "accel.", &r.dropped);
+                    let t = &r.track;
+                    for (k, v) in [
+                        ("gps.invalid_position", t.invalid_position),
+                        ("gps.inaccurate", t.inaccurate),
+                        ("gps.duplicate_time", t.duplicate_time),
+                        ("gps.jump", t.jumps),
+                        ("gps.invalid_speed", t.invalid_speed),
+                    ] {
+                        if v > 0 {
+                            *sum.dropped.entry(k.to_owned()).or_default() += v;
                         }
                     }
+                    sum.distance_km += r.length_m / 1000.0;
+                    sum.duration_s += r.duration_s;
+                    sum.bumps += b.len();
+                    sum.per_trip.push(*ts);
+                    bumps.extend(b);
                 }
             }
         }
-        progress.file_done(i + 1, files.len(), sum.samples);
     }
     bumps.sort_by(|a, b| a.trip_id.cmp(&b.trip_id).then(a.t.total_cmp(&b.t)));
     sum.per_trip.sort_by(|a, b| a.trip_id.cmp(&b.trip_id));
