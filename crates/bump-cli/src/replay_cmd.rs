@@ -211,13 +211,18 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
         b
     });
     let mut progress = Bar(bar);
-    let (bumps, mut summary) = replay(&files, &mapping, &cfg, &mut progress);
+    let bump_replay::Replayed {
+        bumps,
+        clusters,
+        mut summary,
+    } = replay(&files, &mapping, &cfg, &mut progress);
     if let Some(b) = progress.0 {
         b.finish_and_clear();
     }
     failures.append(&mut summary.failures);
     summary.failures = failures;
     write_bumps(&out, &bumps)?;
+    bump_replay::write_clusters(&out, &clusters)?;
     let summary_path = out.join("summary.json");
     std::fs::write(&summary_path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", summary_path.display()))?;
@@ -244,6 +249,8 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
             }
         }
         writeln!(o, "bumps     {}", summary.bumps)?;
+        let by_status: Vec<String> = summary.clusters.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        writeln!(o, "clusters  {} ({})", clusters.len(), by_status.join(", "))?;
         #[allow(clippy::cast_precision_loss, reason = "display only")]
         let rate = summary.samples as f64 / wall.max(1e-9);
         writeln!(o, "wall time {wall:.2} s, {rate:.0} samples/s")?;

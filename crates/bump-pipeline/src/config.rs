@@ -7,6 +7,7 @@ not silently fall back to a default).
 
 use std::path::Path;
 
+use bump_cluster::ClusterParams;
 use bump_dsp::{DetectParams, OrientParams};
 use bump_geo::TrackParams;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,8 @@ pub struct PipelineConfig {
     pub preprocess: PreprocessConfig,
     /// Bump detection.
     pub detect: DetectParams,
+    /// Clustering across trips and confidence.
+    pub cluster: ClusterParams,
     /// Replay output.
     pub replay: ReplayConfig,
 }
@@ -195,6 +198,41 @@ impl PipelineConfig {
             p.push(format!(
                 "preprocess.orient.shift_angle_deg = {}: must be in [0, 180)",
                 pp.orient.shift_angle_deg
+            ));
+        }
+        let c = &self.cluster;
+        for (key, v) in [
+            ("cluster.smooth_k", c.smooth_k),
+            ("cluster.merge_k", c.merge_k),
+            ("cluster.pass_k", c.pass_k),
+        ] {
+            if v > 10 {
+                p.push(format!("{key} = {v}: at most 10 rings (35 m at resolution 13)"));
+            }
+        }
+        if c.min_trips == 0 {
+            p.push("cluster.min_trips = 0: must be at least 1".to_owned());
+        }
+        for (key, v) in [
+            ("cluster.prior_hits", c.prior_hits),
+            ("cluster.prior_misses", c.prior_misses),
+        ] {
+            if !(v.is_finite() && v >= 1.0) {
+                p.push(format!("{key} = {v}: must be at least 1"));
+            }
+        }
+        for (key, v) in [
+            ("cluster.min_hit_rate", c.min_hit_rate),
+            ("cluster.likely_confidence", c.likely_confidence),
+        ] {
+            if !(v > 0.0 && v < 1.0) {
+                p.push(format!("{key} = {v}: must be strictly between 0 and 1"));
+            }
+        }
+        if !(c.min_pass_speed_mps.is_finite() && c.min_pass_speed_mps >= 0.0) {
+            p.push(format!(
+                "cluster.min_pass_speed_mps = {}: must be zero or more",
+                c.min_pass_speed_mps
             ));
         }
         if !(1..=256).contains(&self.replay.workers) {

@@ -8,7 +8,9 @@ and as a queue consumer. The contract every stage keeps is written in
 `docs/specs/stage.md`.
 */
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use bump_cluster::{CellIndex, TrackSample, coverage_cells};
 
 use bump_core::{Bump, BumpId, Excursion, Trip};
 use bump_dsp::{DetectParams, Detector, Event};
@@ -111,6 +113,9 @@ pub struct TripOutcome {
     pub report: PreprocessReport,
     /// The bumps, in time order.
     pub bumps: Vec<Bump>,
+    /// The H3 cells the trip drove through at speed, with the first time
+    /// in each: its passes, for clustering.
+    pub coverage: BTreeMap<CellIndex, f64>,
 }
 
 impl TripProcessor {
@@ -129,9 +134,22 @@ impl TripProcessor {
         let pre = preprocess(trip, &self.cfg.preprocess)?;
         let mut bumps = Vec::new();
         self.detect.detect(trip, &pre, &mut bumps)?;
+        let samples: Vec<TrackSample> = pre
+            .track
+            .points()
+            .iter()
+            .map(|p| TrackSample {
+                t: p.t,
+                lat: p.lat,
+                lon: p.lon,
+                speed_mps: p.speed_mps,
+            })
+            .collect();
+        let coverage = coverage_cells(&samples, self.cfg.cluster.min_pass_speed_mps);
         Ok(TripOutcome {
             report: pre.report,
             bumps,
+            coverage,
         })
     }
 }

@@ -14,5 +14,5 @@ pub mod replay;
 pub mod write;
 
 pub use read::{ReadError, ReadReport, ReadTrip, read_trips, trip_files};
-pub use replay::{Failure, Progress, Summary, TripSummary, replay};
-pub use write::{BUMP_COLUMNS, WriteError, write_bumps, write_recording};
+pub use replay::{Failure, Progress, Replayed, Summary, TripSummary, replay};
+pub use write::{BUMP_COLUMNS, WriteError, write_bumps, write_clusters, write_recording};

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use bump_cluster::{BumpObs, CellIndex, Cluster, ClusterIndex};
 use bump_core::Bump;
 use bump_pipeline::{ColumnMapping, PipelineConfig, PreprocessReport, TripProcessor};
 use serde::Serialize;
@@ -56,6 +57,8 @@ pub struct Summary {
     pub dropped: BTreeMap<String, usize>,
     /// Bumps found.
     pub bumps: usize,
+    /// Clusters, by status.
+    pub clusters: BTreeMap<String, usize>,
     /// Distance driven, km.
     pub distance_km: f64,
     /// Time recorded, s.
@@ -85,7 +88,18 @@ fn add(map: &mut BTreeMap<String, usize>, prefix: &str, from: &BTreeMap<&'static
 /// What one trip of a file came to.
 enum TripResult {
     Failed(Failure, ReadReport),
-    Done(Box<TripSummary>, Vec<Bump>, usize),
+    Done(Box<TripSummary>, Vec<Bump>, usize, BTreeMap<CellIndex, f64>),
+}
+
+/// Everything a replay produced.
+#[derive(Debug)]
+pub struct Replayed {
+    /// Bumps, by trip then time.
+    pub bumps: Vec<Bump>,
+    /// Clusters across all trips, strongest first.
+    pub clusters: Vec<Cluster>,
+    /// Figures, without timings.
+    pub summary: Summary,
 }
 
 /// Reads one file and runs its trips through the pure stages.
@@ -120,6 +134,7 @@ fn process_file(path: &Path, mapping: &ColumnMapping, proc: &mut TripProcessor) 
                     }),
                     out.bumps,
                     samples,
+                    out.coverage,
                 ),
             }
         })
@@ -137,7 +152,7 @@ pub fn replay(
     mapping: &ColumnMapping,
     cfg: &PipelineConfig,
     progress: &mut dyn Progress,
-) -> (Vec<Bump>, Summary) {
+) -> Replayed {
     let workers = cfg.replay.workers.clamp(1, files.len().max(1));
     let next = AtomicUsize::new(0);
     let mut slots: Vec<Option<Result<Vec<TripResult>, Failure>>> = Vec::new();
@@ -166,7 +181,7 @@ pub fn replay(
                 samples += trips
                     .iter()
                     .map(|t| match t {
-                        TripResult::Done(_, _, n) => *n,
+                        TripResult::Done(_, _, n, _) => *n,
                         TripResult::Failed(..) => 0,
                     })
                     .sum::<usize>();
@@ -181,6 +196,7 @@ pub fn replay(
         ..Summary::default()
     };
     let mut bumps = Vec::new();
+    let mut index = ClusterIndex::new(cfg.cluster);
     for slot in slots.into_iter().flatten() {
         let trips = match slot {
             Err(f) => {
@@ -195,7 +211,15 @@ pub fn replay(
                     add(&mut sum.dropped, "read.", &read.dropped);
                     sum.failures.push(f);
                 }
-                TripResult::Done(ts, b, samples) => {
+                TripResult::Done(ts, b, samples, coverage) => {
+                    if let Some(first) = b.first() {
+                        index.add_coverage(&first.trip_id, &coverage);
+                    } else if let Ok(id) = bump_core::TripId::new(ts.trip_id.clone()) {
+                        index.add_coverage(&id, &coverage);
+                    }
+                    for x in &b {
+                        index.add_bump(BumpObs::from_bump(x));
+                    }
                     sum.samples += samples;
                     add(&mut sum.dropped, "read.", &ts.read.dropped);
                     let r = &ts.preprocess;
@@ -225,5 +249,13 @@ pub fn replay(
     }
     bumps.sort_by(|a, b| a.trip_id.cmp(&b.trip_id).then(a.t.total_cmp(&b.t)));
     sum.per_trip.sort_by(|a, b| a.trip_id.cmp(&b.trip_id));
-    (bumps, sum)
+    let clusters = index.clusters();
+    for c in &clusters {
+        *sum.clusters.entry(c.status.as_str().to_owned()).or_default() += 1;
+    }
+    Replayed {
+        bumps,
+        clusters,
+        summary: sum,
+    }
 }

@@ -183,3 +183,64 @@ pub fn write_recording(dir: &Path, trip: &bump_core::Trip, csv: bool, parquet: b
     }
     Ok(())
 }
+
+/// The clusters as a polars frame.
+///
+/// # Errors
+/// A polars error if columns disagree in length (they cannot).
+pub fn clusters_frame(clusters: &[bump_cluster::Cluster]) -> PolarsResult<DataFrame> {
+    use bump_cluster::Cluster;
+    let f = |get: fn(&Cluster) -> f64| -> Vec<Option<f64>> { clusters.iter().map(|c| finite(get(c))).collect() };
+    let u = |get: fn(&Cluster) -> usize| -> Vec<u64> { clusters.iter().map(|c| get(c) as u64).collect() };
+    DataFrame::new_infer_height(vec![
+        Column::new(
+            "cluster_id".into(),
+            clusters.iter().map(|c| c.cluster_id.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new("lat".into(), f(|c| c.lat)),
+        Column::new("lon".into(), f(|c| c.lon)),
+        Column::new(
+            "status".into(),
+            clusters
+                .iter()
+                .map(|c| c.status.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("confidence".into(), f(|c| c.confidence)),
+        Column::new("hits".into(), u(|c| c.hits)),
+        Column::new("trips".into(), u(|c| c.trips)),
+        Column::new("devices".into(), u(|c| c.devices)),
+        Column::new("passes".into(), u(|c| c.passes)),
+        Column::new("hit_rate".into(), f(|c| c.hit_rate)),
+        Column::new("magnitude_median_mps2".into(), f(|c| c.magnitude_median_mps2)),
+        Column::new("magnitude_p90_mps2".into(), f(|c| c.magnitude_p90_mps2)),
+        Column::new("first_seen".into(), f(|c| c.first_seen)),
+        Column::new("last_seen".into(), f(|c| c.last_seen)),
+        Column::new("heading_deg".into(), f(|c| c.heading_deg)),
+        Column::new("up_first_share".into(), f(|c| c.up_first_share)),
+        Column::new("misses_since_last_hit".into(), u(|c| c.misses_since_last_hit)),
+    ])
+}
+
+/// Writes `clusters.csv` and `clusters.parquet` into `dir`.
+///
+/// # Errors
+/// [`WriteError`] naming the file.
+pub fn write_clusters(dir: &Path, clusters: &[bump_cluster::Cluster]) -> Result<(), WriteError> {
+    let err = |p: &Path, e: &dyn std::fmt::Display| WriteError {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
+    let mut df = clusters_frame(clusters).map_err(|e| err(dir, &e))?;
+    let csv = dir.join("clusters.csv");
+    let mut file = std::fs::File::create(&csv).map_err(|e| err(&csv, &e))?;
+    CsvWriter::new(&mut file)
+        .include_header(true)
+        .finish(&mut df)
+        .map_err(|e| err(&csv, &e))?;
+    let pq = dir.join("clusters.parquet");
+    let file = std::fs::File::create(&pq).map_err(|e| err(&pq, &e))?;
+    ParquetWriter::new(file).finish(&mut df).map_err(|e| err(&pq, &e))?;
+    Ok(())
+}

@@ -78,7 +78,7 @@ fn empty_truncated_and_binary_files_do_not_panic() {
     }
     // The replay goes on past them and reports each.
     let files = trip_files(dir.path()).unwrap();
-    let (_, summary) = replay(&files, &m, &PipelineConfig::default(), &mut ());
+    let bump_replay::Replayed { summary, .. } = replay(&files, &m, &PipelineConfig::default(), &mut ());
     assert!(summary.failures.len() >= 4, "{:?}", summary.failures);
 }
 
@@ -148,7 +148,9 @@ fn csv_parquet_and_json_give_the_same_bumps() {
     let m = preset("streetbump").unwrap();
     let cfg = PipelineConfig::default();
     let run = |p: &Path| {
-        let (b, s) = replay(&[p.to_path_buf()], &m, &cfg, &mut ());
+        let bump_replay::Replayed {
+            bumps: b, summary: s, ..
+        } = replay(&[p.to_path_buf()], &m, &cfg, &mut ());
         assert!(s.failures.is_empty(), "{:?}", s.failures);
         b
     };
@@ -176,7 +178,9 @@ fn output_does_not_depend_on_the_number_of_workers() {
     let run = |workers| {
         let mut cfg = PipelineConfig::default();
         cfg.replay.workers = workers;
-        let (b, s) = replay(&files, &m, &cfg, &mut ());
+        let bump_replay::Replayed {
+            bumps: b, summary: s, ..
+        } = replay(&files, &m, &cfg, &mut ());
         assert!(!b.is_empty());
         // Serialised, since bands above Nyquist are NaN (never equal).
         (serde_json::to_string(&b).unwrap(), serde_json::to_string(&s).unwrap())

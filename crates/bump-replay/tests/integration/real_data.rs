@@ -32,7 +32,8 @@ fn lublin_precision_and_recall() {
     };
     let files = trip_files(&dir.join("surveys")).unwrap();
     assert_eq!(files.len(), 13);
-    let (bumps, summary) = replay(&files, &preset("lublin").unwrap(), &PipelineConfig::default(), &mut ());
+    let bump_replay::Replayed { bumps, summary, .. } =
+        replay(&files, &preset("lublin").unwrap(), &PipelineConfig::default(), &mut ());
     assert!(summary.failures.is_empty(), "{:?}", summary.failures);
     let mut by_trip: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for b in &bumps {
@@ -61,7 +62,7 @@ fn pittsburgh_good_roads_are_nearly_silent() {
         return skip("pittsburgh");
     };
     let files = trip_files(&dir).unwrap();
-    let (_, summary) = replay(
+    let bump_replay::Replayed { summary, .. } = replay(
         &files,
         &preset("pittsburgh").unwrap(),
         &PipelineConfig::default(),
@@ -91,7 +92,8 @@ fn every_shared_recording_replays_with_a_mapping_alone() {
             return skip(sub);
         };
         let files = trip_files(&dir).unwrap();
-        let (_, s) = replay(&files, &preset(name).unwrap(), &PipelineConfig::default(), &mut ());
+        let bump_replay::Replayed { summary: s, .. } =
+            replay(&files, &preset(name).unwrap(), &PipelineConfig::default(), &mut ());
         assert!(s.failures.is_empty(), "{name}: {:?}", s.failures);
         assert_eq!(s.trips, files.len(), "{name}");
     }

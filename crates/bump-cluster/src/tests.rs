@@ -1,0 +1,195 @@
+use super::*;
+use proptest::prelude::*;
+
+const ORIGIN: (f64, f64) = (42.35, -71.08);
+
+fn at(east_m: f64, north_m: f64) -> (f64, f64) {
+    let (lat, lon) = bump_geo::destination(ORIGIN.0, ORIGIN.1, 90.0, east_m);
+    bump_geo::destination(lat, lon, 0.0, north_m)
+}
+
+/// A small deterministic noise source for GPS error in tests.
+fn noise(i: u64) -> f64 {
+    let x = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+    x * 2.0 - 1.0
+}
+
+fn bump(trip: u32, k: u64, east: f64, north: f64, t: f64) -> BumpObs {
+    let (lat, lon) = at(east, north);
+    let trip_id = TripId::new(format!("t{trip}")).unwrap();
+    BumpObs {
+        bump_id: BumpId::new(&trip_id, t + k as f64 * 1e-3),
+        trip_id,
+        device_id: DeviceId::new(format!("d{trip}")).unwrap(),
+        t,
+        lat,
+        lon,
+        heading_deg: 90.0,
+        peak_mps2: 4.0 + noise(k),
+        up_first: false,
+    }
+}
+
+/// A straight drive east along the street through x = -100..100 m.
+fn drive(t0: f64) -> BTreeMap<CellIndex, f64> {
+    let track: Vec<TrackSample> = (0..=20)
+        .map(|i| {
+            let (lat, lon) = at(-100.0 + 10.0 * f64::from(i), 0.0);
+            TrackSample {
+                t: t0 + f64::from(i),
+                lat,
+                lon,
+                speed_mps: 10.0,
+            }
+        })
+        .collect();
+    coverage_cells(&track, 2.0)
+}
+
+#[test]
+fn one_defect_with_gps_scatter_is_one_cluster() {
+    let mut idx = ClusterIndex::new(ClusterParams::default());
+    for trip in 0..8u32 {
+        let k = u64::from(trip);
+        idx.add_bump(bump(
+            trip,
+            k,
+            5.0 * noise(k * 7 + 1),
+            4.0 * noise(k * 13 + 2),
+            1000.0 * f64::from(trip),
+        ));
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive(1000.0 * f64::from(trip) - 10.0),
+        );
+    }
+    let c = idx.clusters();
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!((c[0].hits, c[0].trips, c[0].passes), (8, 8, 8));
+    assert_eq!(c[0].status, Status::Likely);
+    let (lat, lon) = at(0.0, 0.0);
+    assert!(bump_geo::distance_m(lat, lon, c[0].lat, c[0].lon) < 4.0);
+}
+
+#[test]
+fn two_defects_25_m_apart_stay_apart() {
+    let mut idx = ClusterIndex::new(ClusterParams::default());
+    for trip in 0..6u32 {
+        let k = u64::from(trip);
+        idx.add_bump(bump(
+            trip,
+            2 * k,
+            2.0 * noise(k + 3),
+            2.0 * noise(k + 5),
+            1000.0 * f64::from(trip),
+        ));
+        idx.add_bump(bump(
+            trip,
+            2 * k + 1,
+            25.0 + 2.0 * noise(k + 7),
+            2.0 * noise(k + 9),
+            1000.0 * f64::from(trip) + 2.5,
+        ));
+    }
+    let c = idx.clusters();
+    assert_eq!(c.len(), 2, "{c:#?}");
+    assert!(c.iter().all(|c| c.trips == 6));
+}
+
+#[test]
+fn passes_without_hits_lower_confidence_and_a_repair_fades() {
+    let params = ClusterParams::default();
+    let mut idx = ClusterIndex::new(params);
+    for trip in 0..4u32 {
+        idx.add_bump(bump(trip, u64::from(trip), 0.0, 0.0, 1000.0 * f64::from(trip)));
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive(1000.0 * f64::from(trip) - 10.0),
+        );
+    }
+    let before = idx.clusters()[0].confidence;
+    assert_eq!(idx.clusters()[0].status, Status::Likely);
+    // Later trips pass the same spot and feel nothing: repaired.
+    for trip in 10..30u32 {
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive(100_000.0 + 1000.0 * f64::from(trip)),
+        );
+    }
+    let c = &idx.clusters()[0];
+    assert!(c.confidence < before, "{} !< {before}", c.confidence);
+    assert_eq!(c.passes, 24);
+    assert_eq!(c.misses_since_last_hit, 20);
+    assert_eq!(c.status, Status::ProbablyFixed);
+}
+
+#[test]
+fn two_trips_are_not_enough() {
+    let mut idx = ClusterIndex::new(ClusterParams::default());
+    for trip in 0..2u32 {
+        idx.add_bump(bump(trip, u64::from(trip), 0.0, 0.0, f64::from(trip)));
+    }
+    assert_eq!(idx.clusters()[0].status, Status::Insufficient);
+}
+
+#[test]
+fn duplicates_and_bad_positions_are_ignored() {
+    let mut idx = ClusterIndex::new(ClusterParams::default());
+    let b = bump(1, 1, 0.0, 0.0, 5.0);
+    assert!(idx.add_bump(b.clone()));
+    assert!(!idx.add_bump(b.clone()));
+    let mut bad = bump(2, 2, 0.0, 0.0, 6.0);
+    bad.lat = f64::NAN;
+    assert!(!idx.add_bump(bad));
+    assert_eq!(idx.len(), 1);
+    let cov = drive(0.0);
+    let id = TripId::new("t1").unwrap();
+    idx.add_coverage(&id, &cov);
+    idx.add_coverage(&id, &cov);
+    assert_eq!(idx.clusters()[0].passes, 1);
+}
+
+#[test]
+fn beta_survival_function() {
+    // Beta(1, 1) is uniform.
+    assert!((beta_sf(0.25, 1.0, 1.0) - 0.75).abs() < 1e-6);
+    // Beta(2, 1) has CDF x².
+    assert!((beta_sf(0.5, 2.0, 1.0) - 0.75).abs() < 1e-6);
+    // More hits, more confidence; more misses, less.
+    assert!(beta_sf(0.25, 9.0, 2.0) > beta_sf(0.25, 3.0, 2.0));
+    assert!(beta_sf(0.25, 3.0, 12.0) < beta_sf(0.25, 3.0, 2.0));
+}
+
+proptest! {
+    // Replaying the same bumps and passes in any order gives the same
+    // clusters.
+    #[test]
+    fn order_does_not_matter(seed in 0u64..1000, rot in 0usize..50) {
+        let mut bumps = Vec::new();
+        let mut covs = Vec::new();
+        for trip in 0..10u32 {
+            let k = seed * 100 + u64::from(trip);
+            for (j, x) in [0.0, 30.0, 70.0].iter().enumerate() {
+                if noise(k * 31 + j as u64) > -0.3 {
+                    bumps.push(bump(trip, k * 3 + j as u64, x + 6.0 * noise(k * 17 + j as u64), 4.0 * noise(k * 19 + j as u64), 1000.0 * f64::from(trip) + *x / 10.0));
+                }
+            }
+            covs.push((TripId::new(format!("t{trip}")).unwrap(), drive(1000.0 * f64::from(trip) - 10.0)));
+        }
+        let build = |bumps: &[BumpObs], covs: &[(TripId, BTreeMap<CellIndex, f64>)]| {
+            let mut idx = ClusterIndex::new(ClusterParams::default());
+            for b in bumps { idx.add_bump(b.clone()); }
+            for (t, c) in covs { idx.add_coverage(t, c); }
+            format!("{:?}", idx.clusters())
+        };
+        let a = build(&bumps, &covs);
+        let mut b2 = bumps.clone();
+        b2.reverse();
+        let k = rot % b2.len().max(1);
+        b2.rotate_left(k);
+        let mut c2 = covs.clone();
+        let m = rot % c2.len();
+        c2.rotate_left(m);
+        prop_assert_eq!(a, build(&b2, &c2));
+    }
+}
