@@ -24,7 +24,13 @@ fn replays_the_fixtures_deterministically() {
         assert!(stdout.contains("trips     6 from 6 files"), "{stdout}");
         assert!(stdout.contains("samples/s"), "{stdout}");
     }
-    for f in ["bumps.csv", "bumps.parquet", "clusters.csv", "clusters.parquet", "summary.json"] {
+    for f in [
+        "bumps.csv",
+        "bumps.parquet",
+        "clusters.csv",
+        "clusters.parquet",
+        "summary.json",
+    ] {
         assert_eq!(
             std::fs::read(a.join(f)).unwrap(),
             std::fs::read(b.join(f)).unwrap(),
