@@ -54,6 +54,20 @@ fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         "position error of matched bumps: median {:.1} m, p90 {:.1} m",
         ev.position_error_median_m, ev.position_error_p90_m
     )?;
+    if let Some(c) = &ev.clusters {
+        writeln!(o, "clusters rule: {}", c.rule)?;
+        writeln!(
+            o,
+            "likely clusters {}  near a hit obstacle {}  precision {:.3}  recall {:.3}",
+            c.likely, c.true_positives, c.precision, c.recall
+        )?;
+        writeln!(o, "{:<18} {:>9} {:>6} {:>7}", "kind", "obstacles", "found", "recall")?;
+        for (k, (n, d)) in &c.by_kind {
+            #[allow(clippy::cast_precision_loss, reason = "counts")]
+            let r = if *n == 0 { 1.0 } else { *d as f64 / *n as f64 };
+            writeln!(o, "{k:<18} {n:>9} {d:>6} {r:>7.3}")?;
+        }
+    }
     let path = args.results.join("eval.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&ev)?)
         .with_context(|| format!("cannot write {}", path.display()))?;

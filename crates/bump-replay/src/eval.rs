@@ -130,6 +130,69 @@ pub struct SimEval {
     pub position_error_median_m: f64,
     /// 90th percentile of that distance, m.
     pub position_error_p90_m: f64,
+    /// Cluster-level scores, when the results hold `clusters.csv`.
+    pub clusters: Option<ClusterEval>,
+}
+
+/// Cluster-level scores against a simulated city's obstacles.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterEval {
+    /// The matching rule, in words.
+    pub rule: String,
+    /// Clusters with status `likely`.
+    pub likely: usize,
+    /// Likely clusters within the radius of an obstacle some pass hit.
+    pub true_positives: usize,
+    /// `true_positives / likely`.
+    pub precision: f64,
+    /// Per obstacle kind: (obstacles hit at least once, with a likely cluster near).
+    pub by_kind: BTreeMap<String, (usize, usize)>,
+    /// Over all kinds: found / hit obstacles.
+    pub recall: f64,
+}
+
+fn eval_clusters(
+    path: &Path,
+    obstacles: &BTreeMap<String, (f64, f64)>,
+    hit: &BTreeMap<String, String>,
+    radius_m: f64,
+) -> Result<ClusterEval, ReadError> {
+    let df = read_csv(path)?;
+    let status = col_str(&df, path, "status")?;
+    let (lat, lon) = (col_f64(&df, path, "lat")?, col_f64(&df, path, "lon")?);
+    let likely: Vec<(f64, f64)> = status
+        .iter()
+        .zip(lat.iter().zip(&lon))
+        .filter(|(s, _)| s.as_str() == "likely")
+        .map(|(_, (a, b))| (*a, *b))
+        .collect();
+    let hit_pos: Vec<(f64, f64)> = hit.keys().filter_map(|id| obstacles.get(id).copied()).collect();
+    let near = |a: &(f64, f64), b: &(f64, f64)| bump_geo::distance_m(a.0, a.1, b.0, b.1) <= radius_m;
+    let tp = likely.iter().filter(|c| hit_pos.iter().any(|o| near(c, o))).count();
+    let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (id, kind) in hit {
+        let Some(o) = obstacles.get(id) else { continue };
+        let e = by_kind.entry(kind.clone()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(likely.iter().any(|c| near(c, o)));
+    }
+    let (n, f) = by_kind.values().fold((0, 0), |(n, f), v| (n + v.0, f + v.1));
+    #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+    Ok(ClusterEval {
+        rule: format!(
+            "a likely cluster is a true positive when an obstacle hit by at least one pass lies within {radius_m} m; \
+             such an obstacle is found when a likely cluster lies within {radius_m} m"
+        ),
+        likely: likely.len(),
+        true_positives: tp,
+        precision: if likely.is_empty() {
+            1.0
+        } else {
+            tp as f64 / likely.len() as f64
+        },
+        by_kind,
+        recall: if n == 0 { 1.0 } else { f as f64 / n as f64 },
+    })
 }
 
 struct SimPass {
@@ -258,6 +321,18 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
             e.1 += 1;
         }
     }
+    let hit_obstacles: BTreeMap<String, String> = passes
+        .values()
+        .flatten()
+        .filter(|p| p.hit)
+        .map(|p| (p.obstacle.clone(), p.kind.clone()))
+        .collect();
+    let clusters_path = results.join("clusters.csv");
+    let clusters = if clusters_path.is_file() {
+        Some(eval_clusters(&clusters_path, &pos, &hit_obstacles, 15.0)?)
+    } else {
+        None
+    };
     let hit_passes = by_kind.values().map(|v| v.0).sum::<usize>();
     let detected_passes = by_kind.values().map(|v| v.1).sum::<usize>();
     #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
@@ -283,5 +358,6 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
         by_kind,
         position_error_median_m: quantile(errors.clone(), 0.5),
         position_error_p90_m: quantile(errors, 0.9),
+        clusters,
     })
 }

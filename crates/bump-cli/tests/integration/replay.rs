@@ -70,6 +70,8 @@ fn json_batches_replay_too_and_eval_scores_them() {
     );
     let ev: serde_json::Value = serde_json::from_slice(&std::fs::read(tmp.path().join("eval.json")).unwrap()).unwrap();
     assert!(ev["true_positives"].as_u64().unwrap() >= 1, "{ev}");
+    // The replay wrote clusters, so the evaluation scores them too.
+    assert!(ev["clusters"]["likely"].is_u64(), "{ev}");
 }
 
 #[test]
