@@ -23,6 +23,10 @@ pub(crate) struct ReplayArgs {
     /// Output folder for bumps.csv, bumps.parquet and summary.json.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The city's inventory of known obstacles (GeoJSON or CSV); overrides
+    /// pipeline.toml's [known] inventory.
+    #[arg(long)]
+    inventory: Option<PathBuf>,
     /// Print no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -222,7 +226,16 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
     failures.append(&mut summary.failures);
     summary.failures = failures;
     write_bumps(&out, &bumps)?;
-    bump_replay::write_clusters(&out, &clusters)?;
+    let inventory = match args
+        .inventory
+        .clone()
+        .or_else(|| (!cfg.known.inventory.is_empty()).then(|| PathBuf::from(&cfg.known.inventory)))
+    {
+        Some(p) => bump_replay::eval::read_inventory(&p)?,
+        None => Vec::new(),
+    };
+    let known = bump_cluster::match_known(&clusters, &inventory, cfg.known.max_distance_m);
+    bump_replay::write_clusters(&out, &clusters, &known)?;
     let summary_path = out.join("summary.json");
     std::fs::write(&summary_path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", summary_path.display()))?;
@@ -251,6 +264,14 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
         writeln!(o, "bumps     {}", summary.bumps)?;
         let by_status: Vec<String> = summary.clusters.iter().map(|(k, v)| format!("{v} {k}")).collect();
         writeln!(o, "clusters  {} ({})", clusters.len(), by_status.join(", "))?;
+        if !inventory.is_empty() {
+            let n = known.iter().filter(|k| k.is_some()).count();
+            writeln!(
+                o,
+                "known     {n} clusters at one of {} known obstacles",
+                inventory.len()
+            )?;
+        }
         #[allow(clippy::cast_precision_loss, reason = "display only")]
         let rate = summary.samples as f64 / wall.max(1e-9);
         writeln!(o, "wall time {wall:.2} s, {rate:.0} samples/s")?;

@@ -40,11 +40,14 @@ consistent hits and falls as trips pass without hitting. A cluster needs
 `probably_fixed`.
 */
 
+pub mod known;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use bump_core::{BumpId, DeviceId, TripId};
 pub use h3o::CellIndex;
 use h3o::{LatLng, Resolution};
+pub use known::{KnownMatch, KnownObstacle, match_known};
 use serde::{Deserialize, Serialize};
 
 /// Parameters of clustering and confidence.

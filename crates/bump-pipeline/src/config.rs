@@ -26,6 +26,8 @@ pub struct PipelineConfig {
     pub detect: DetectParams,
     /// Clustering across trips and confidence.
     pub cluster: ClusterParams,
+    /// The city's inventory of known obstacles.
+    pub known: KnownConfig,
     /// Replay output.
     pub replay: ReplayConfig,
 }
@@ -61,6 +63,27 @@ impl Default for PreprocessConfig {
             min_segment_s: 2.0,
             track: TrackParams::default(),
             orient: OrientParams::default(),
+        }
+    }
+}
+
+/// The `[known]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnownConfig {
+    /// Inventory file (GeoJSON points or CSV with `asset_id, kind, lat,
+    /// lon`); empty for none. Relative paths are relative to the working
+    /// directory.
+    pub inventory: String,
+    /// A cluster this close to a known obstacle is that obstacle, m.
+    pub max_distance_m: f64,
+}
+
+impl Default for KnownConfig {
+    fn default() -> Self {
+        Self {
+            inventory: String::new(),
+            max_distance_m: 15.0,
         }
     }
 }
@@ -233,6 +256,12 @@ impl PipelineConfig {
             p.push(format!(
                 "cluster.min_pass_speed_mps = {}: must be zero or more",
                 c.min_pass_speed_mps
+            ));
+        }
+        if !(self.known.max_distance_m.is_finite() && self.known.max_distance_m > 0.0) {
+            p.push(format!(
+                "known.max_distance_m = {}: must be a positive number of metres",
+                self.known.max_distance_m
             ));
         }
         if !(1..=256).contains(&self.replay.workers) {

@@ -188,8 +188,16 @@ pub fn write_recording(dir: &Path, trip: &bump_core::Trip, csv: bool, parquet: b
 ///
 /// # Errors
 /// A polars error if columns disagree in length (they cannot).
-pub fn clusters_frame(clusters: &[bump_cluster::Cluster]) -> PolarsResult<DataFrame> {
+pub fn clusters_frame(
+    clusters: &[bump_cluster::Cluster],
+    known: &[Option<bump_cluster::KnownMatch>],
+) -> PolarsResult<DataFrame> {
     use bump_cluster::Cluster;
+    let k = |get: fn(&bump_cluster::KnownMatch) -> String| -> Vec<Option<String>> {
+        (0..clusters.len())
+            .map(|i| known.get(i).and_then(Option::as_ref).map(get))
+            .collect()
+    };
     let f = |get: fn(&Cluster) -> f64| -> Vec<Option<f64>> { clusters.iter().map(|c| finite(get(c))).collect() };
     let u = |get: fn(&Cluster) -> usize| -> Vec<u64> { clusters.iter().map(|c| get(c) as u64).collect() };
     DataFrame::new_infer_height(vec![
@@ -219,6 +227,14 @@ pub fn clusters_frame(clusters: &[bump_cluster::Cluster]) -> PolarsResult<DataFr
         Column::new("heading_deg".into(), f(|c| c.heading_deg)),
         Column::new("up_first_share".into(), f(|c| c.up_first_share)),
         Column::new("misses_since_last_hit".into(), u(|c| c.misses_since_last_hit)),
+        Column::new("known_asset_id".into(), k(|m| m.asset_id.clone())),
+        Column::new("known_kind".into(), k(|m| m.kind.clone())),
+        Column::new(
+            "known_distance_m".into(),
+            (0..clusters.len())
+                .map(|i| known.get(i).and_then(Option::as_ref).map(|m| m.distance_m))
+                .collect::<Vec<_>>(),
+        ),
     ])
 }
 
@@ -226,13 +242,17 @@ pub fn clusters_frame(clusters: &[bump_cluster::Cluster]) -> PolarsResult<DataFr
 ///
 /// # Errors
 /// [`WriteError`] naming the file.
-pub fn write_clusters(dir: &Path, clusters: &[bump_cluster::Cluster]) -> Result<(), WriteError> {
+pub fn write_clusters(
+    dir: &Path,
+    clusters: &[bump_cluster::Cluster],
+    known: &[Option<bump_cluster::KnownMatch>],
+) -> Result<(), WriteError> {
     let err = |p: &Path, e: &dyn std::fmt::Display| WriteError {
         path: p.display().to_string(),
         reason: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
-    let mut df = clusters_frame(clusters).map_err(|e| err(dir, &e))?;
+    let mut df = clusters_frame(clusters, known).map_err(|e| err(dir, &e))?;
     let csv = dir.join("clusters.csv");
     let mut file = std::fs::File::create(&csv).map_err(|e| err(&csv, &e))?;
     CsvWriter::new(&mut file)

@@ -111,3 +111,44 @@ fn usage_and_config_errors_exit_2_with_a_clear_message() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing-file.csv"));
 }
+
+#[test]
+fn clusters_are_labelled_with_the_inventory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = bump_fixtures::fixture("city/city/inventory.geojson");
+    let o = streetbump(&[
+        "replay",
+        s(&bump_fixtures::fixture("city/recordings")),
+        "--inventory",
+        s(&inv),
+        "--out",
+        s(tmp.path()),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(tmp.path().join("clusters.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    for col in [
+        "cluster_id",
+        "status",
+        "confidence",
+        "passes",
+        "known_kind",
+        "known_distance_m",
+    ] {
+        assert!(header.split(',').any(|c| c == col), "{col} missing from {header}");
+    }
+    // A malformed inventory is a configuration error naming the file.
+    let bad = tmp.path().join("inv.geojson");
+    std::fs::write(&bad, r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[200,1]},"properties":{"kind":"x"}}]}"#).unwrap();
+    let o = streetbump(&[
+        "replay",
+        s(&bump_fixtures::fixture("city/recordings")),
+        "--inventory",
+        s(&bad),
+        "--out",
+        s(&tmp.path().join("o2")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("inv.geojson") && err.contains("out of range"), "{err}");
+}
