@@ -67,6 +67,26 @@ fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             let r = if *n == 0 { 1.0 } else { *d as f64 / *n as f64 };
             writeln!(o, "{k:<18} {n:>9} {d:>6} {r:>7.3}")?;
         }
+        if let Some(acc) = c.class_accuracy {
+            writeln!(
+                o,
+                "classifier confusion (rows: true class of the nearest hit obstacle; columns: predicted)"
+            )?;
+            let cols: std::collections::BTreeSet<&String> = c.confusion.values().flat_map(|r| r.keys()).collect();
+            write!(o, "{:<14}", "")?;
+            for col in &cols {
+                write!(o, " {:>13}", col)?;
+            }
+            writeln!(o)?;
+            for (t, row) in &c.confusion {
+                write!(o, "{t:<14}")?;
+                for col in &cols {
+                    write!(o, " {:>13}", row.get(*col).copied().unwrap_or(0))?;
+                }
+                writeln!(o)?;
+            }
+            writeln!(o, "class accuracy {acc:.3}")?;
+        }
     }
     let path = args.results.join("eval.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&ev)?)

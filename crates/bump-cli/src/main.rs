@@ -7,6 +7,7 @@ else. Exit status: 0 on success, 1 when some input failed (the rest was
 still processed), 2 on a usage or configuration error.
 */
 
+mod classifier_cmd;
 mod eval_cmd;
 mod replay_cmd;
 mod simulate_cmd;
@@ -33,6 +34,9 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Build a synthetic city with known defects and drive trips through it.
     Simulate(simulate_cmd::SimulateArgs),
+    /// Train the signature classifier of clusters.
+    #[command(subcommand)]
+    Classifier(classifier_cmd::ClassifierCommand),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::run(&args, std::io::stderr().is_terminal()),
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Simulate(args) => simulate_cmd::run(&args),
+        Command::Classifier(cmd) => classifier_cmd::run(&cmd),
     };
     match result {
         Ok(code) => code,

@@ -27,6 +27,10 @@ pub(crate) struct ReplayArgs {
     /// pipeline.toml's [known] inventory.
     #[arg(long)]
     inventory: Option<PathBuf>,
+    /// Signature classifier model (from `streetbump classifier train`);
+    /// overrides pipeline.toml's [classify] model.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Print no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -235,7 +239,16 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
         None => Vec::new(),
     };
     let known = bump_cluster::match_known(&clusters, &inventory, cfg.known.max_distance_m);
-    bump_replay::write_clusters(&out, &clusters, &known)?;
+    let model = match args
+        .model
+        .clone()
+        .or_else(|| (!cfg.classify.model.is_empty()).then(|| PathBuf::from(&cfg.classify.model)))
+    {
+        Some(p) => Some(crate::classifier_cmd::load_model(&p)?),
+        None => None,
+    };
+    let classes = crate::classifier_cmd::classify(&clusters, &known, model.as_ref());
+    bump_replay::write_clusters(&out, &clusters, &known, &classes)?;
     let summary_path = out.join("summary.json");
     std::fs::write(&summary_path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", summary_path.display()))?;

@@ -84,6 +84,14 @@ mod tests {
             misses_since_last_hit: 0,
             confidence: 0.9,
             status: crate::Status::Likely,
+            signature: crate::Signature {
+                up_first_share: 1.0,
+                duration_median_s: 0.5,
+                peak_per_speed_median_hz: 0.5,
+                low_band_share_median: 0.5,
+                speed_median_mps: 5.0,
+                opposite_share: 0.0,
+            },
             bump_ids: vec![],
         };
         c.push(template.clone());

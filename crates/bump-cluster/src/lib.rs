@@ -40,11 +40,13 @@ consistent hits and falls as trips pass without hitting. A cluster needs
 `probably_fixed`.
 */
 
+pub mod classify;
 pub mod known;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bump_core::{BumpId, DeviceId, TripId};
+pub use classify::{CLASSES, Model, ModelError, class_of_kind};
 pub use h3o::CellIndex;
 use h3o::{LatLng, Resolution};
 pub use known::{KnownMatch, KnownObstacle, match_known};
@@ -124,6 +126,13 @@ pub struct BumpObs {
     pub peak_mps2: f64,
     /// Whether the first excursion was upward.
     pub up_first: bool,
+    /// Speed at the bump, m/s.
+    pub speed_mps: f64,
+    /// Time above half the threshold, s.
+    pub duration_s: f64,
+    /// Share of the 0.5–5 Hz energy below 2 Hz (body bounce against
+    /// sharper content); NaN when unknown.
+    pub low_band_share: f64,
 }
 
 impl BumpObs {
@@ -140,6 +149,9 @@ impl BumpObs {
             heading_deg: b.heading_deg,
             peak_mps2: b.peak_mps2,
             up_first: b.first == bump_core::Excursion::Up,
+            speed_mps: b.speed_mps,
+            duration_s: b.duration_s,
+            low_band_share: b.band_energy[0] / (b.band_energy[0] + b.band_energy[1]),
         }
     }
 }
@@ -257,8 +269,70 @@ pub struct Cluster {
     pub confidence: f64,
     /// Status.
     pub status: Status,
+    /// Signature statistics of its bumps, for classification.
+    pub signature: Signature,
     /// The bumps, by id.
     pub bump_ids: Vec<BumpId>,
+}
+
+/// Signature statistics of a cluster's bumps: the features the
+/// signature classifier reads (see `docs/clustering.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    /// Share of bumps whose first excursion was upward.
+    pub up_first_share: f64,
+    /// Median time above half the threshold, s.
+    pub duration_median_s: f64,
+    /// Median of peak over speed, (m/s²)/(m/s) = 1/s.
+    pub peak_per_speed_median_hz: f64,
+    /// Median share of 0.5–5 Hz energy below 2 Hz.
+    pub low_band_share_median: f64,
+    /// Median speed of the hits, m/s.
+    pub speed_median_mps: f64,
+    /// Share of bumps travelling against the cluster's main heading
+    /// (0: one direction; about 0.5: both).
+    pub opposite_share: f64,
+}
+
+impl Signature {
+    /// The feature names, in [`Signature::features`] order.
+    pub const NAMES: [&'static str; 7] = [
+        "up_first_share",
+        "ln_duration_median_s",
+        "ln_peak_per_speed_median_hz",
+        "low_band_share_median",
+        "speed_median_mps",
+        "opposite_share",
+        "hit_rate",
+    ];
+
+    /// The feature vector (with the cluster's hit rate); NaN where unknown.
+    #[must_use]
+    pub fn features(&self, hit_rate: f64) -> [f64; 7] {
+        [
+            self.up_first_share,
+            self.duration_median_s.max(1e-3).ln(),
+            self.peak_per_speed_median_hz.max(1e-3).ln(),
+            self.low_band_share_median,
+            self.speed_median_mps,
+            self.opposite_share,
+            hit_rate,
+        ]
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
+    }
 }
 
 /// The evidence, and clusters computed from it.
@@ -496,6 +570,26 @@ impl ClusterIndex {
             misses_since_last_hit,
             confidence,
             status,
+            signature: Signature {
+                up_first_share: bumps.iter().filter(|b| b.up_first).count() as f64 / n,
+                duration_median_s: median(bumps.iter().map(|b| b.duration_s).collect()),
+                peak_per_speed_median_hz: median(bumps.iter().map(|b| b.peak_mps2 / b.speed_mps.max(1.0)).collect()),
+                low_band_share_median: median(bumps.iter().map(|b| b.low_band_share).collect()),
+                speed_median_mps: median(bumps.iter().map(|b| b.speed_mps).collect()),
+                opposite_share: if heading_deg.is_finite() {
+                    bumps
+                        .iter()
+                        .filter(|b| b.heading_deg.is_finite())
+                        .filter(|b| {
+                            let d = (b.heading_deg - heading_deg).rem_euclid(360.0);
+                            d > 90.0 && d < 270.0
+                        })
+                        .count() as f64
+                        / n
+                } else {
+                    0.0
+                },
+            },
             bump_ids: ids,
         }
     }

@@ -27,6 +27,9 @@ fn bump(trip: u32, k: u64, east: f64, north: f64, t: f64) -> BumpObs {
         heading_deg: 90.0,
         peak_mps2: 4.0 + noise(k),
         up_first: false,
+        speed_mps: 10.0,
+        duration_s: 0.2,
+        low_band_share: 0.4,
     }
 }
 

@@ -28,6 +28,8 @@ pub struct PipelineConfig {
     pub cluster: ClusterParams,
     /// The city's inventory of known obstacles.
     pub known: KnownConfig,
+    /// The signature classifier.
+    pub classify: ClassifyConfig,
     /// Replay output.
     pub replay: ReplayConfig,
 }
@@ -86,6 +88,15 @@ impl Default for KnownConfig {
             max_distance_m: 15.0,
         }
     }
+}
+
+/// The `[classify]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifyConfig {
+    /// Model file written by `streetbump classifier train`; empty for no
+    /// signature classification. Relative to the working directory.
+    pub model: String,
 }
 
 /// The `[replay]` section.

@@ -149,6 +149,11 @@ pub struct ClusterEval {
     pub by_kind: BTreeMap<String, (usize, usize)>,
     /// Over all kinds: found / hit obstacles.
     pub recall: f64,
+    /// Classifier confusion over likely clusters matched to an obstacle:
+    /// true class → predicted class → count (when clusters carry a class).
+    pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Share of those clusters whose predicted class is the true one.
+    pub class_accuracy: Option<f64>,
 }
 
 fn eval_clusters(
@@ -169,6 +174,36 @@ fn eval_clusters(
     let hit_pos: Vec<(f64, f64)> = hit.keys().filter_map(|id| obstacles.get(id).copied()).collect();
     let near = |a: &(f64, f64), b: &(f64, f64)| bump_geo::distance_m(a.0, a.1, b.0, b.1) <= radius_m;
     let tp = likely.iter().filter(|c| hit_pos.iter().any(|o| near(c, o))).count();
+    // Confusion: each likely cluster against the nearest hit obstacle.
+    let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    if df.column("class").is_ok() {
+        let classes = col_str(&df, path, "class")?;
+        for ((st, cls), (a, b)) in status.iter().zip(&classes).zip(lat.iter().zip(&lon)) {
+            if st != "likely" {
+                continue;
+            }
+            let nearest = hit
+                .iter()
+                .filter_map(|(id, kind)| {
+                    obstacles
+                        .get(id)
+                        .map(|o| (bump_geo::distance_m(*a, *b, o.0, o.1), kind))
+                })
+                .filter(|(d, _)| *d <= radius_m)
+                .min_by(|x, y| x.0.total_cmp(&y.0));
+            if let Some(truth) = nearest.and_then(|(_, k)| bump_cluster::class_of_kind(k)) {
+                let predicted = if cls.is_empty() { "none".to_owned() } else { cls.clone() };
+                *confusion
+                    .entry(truth.to_owned())
+                    .or_default()
+                    .entry(predicted)
+                    .or_default() += 1;
+            }
+        }
+    }
+    let (right, all) = confusion.iter().fold((0, 0), |(r, a), (t, row)| {
+        (r + row.get(t).copied().unwrap_or(0), a + row.values().sum::<usize>())
+    });
     let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (id, kind) in hit {
         let Some(o) = obstacles.get(id) else { continue };
@@ -192,6 +227,8 @@ fn eval_clusters(
         },
         by_kind,
         recall: if n == 0 { 1.0 } else { f as f64 / n as f64 },
+        confusion,
+        class_accuracy: (all > 0).then(|| right as f64 / all as f64),
     })
 }
 

@@ -191,7 +191,9 @@ pub fn write_recording(dir: &Path, trip: &bump_core::Trip, csv: bool, parquet: b
 pub fn clusters_frame(
     clusters: &[bump_cluster::Cluster],
     known: &[Option<bump_cluster::KnownMatch>],
+    classes: &[Option<(String, f64, &'static str)>],
 ) -> PolarsResult<DataFrame> {
+    let class = |i: usize| classes.get(i).and_then(Option::as_ref);
     use bump_cluster::Cluster;
     let k = |get: fn(&bump_cluster::KnownMatch) -> String| -> Vec<Option<String>> {
         (0..clusters.len())
@@ -227,6 +229,22 @@ pub fn clusters_frame(
         Column::new("heading_deg".into(), f(|c| c.heading_deg)),
         Column::new("up_first_share".into(), f(|c| c.up_first_share)),
         Column::new("misses_since_last_hit".into(), u(|c| c.misses_since_last_hit)),
+        Column::new(
+            "class".into(),
+            (0..clusters.len())
+                .map(|i| class(i).map(|c| c.0.clone()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "class_probability".into(),
+            (0..clusters.len()).map(|i| class(i).map(|c| c.1)).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "class_source".into(),
+            (0..clusters.len())
+                .map(|i| class(i).map(|c| c.2.to_owned()))
+                .collect::<Vec<_>>(),
+        ),
         Column::new("known_asset_id".into(), k(|m| m.asset_id.clone())),
         Column::new("known_kind".into(), k(|m| m.kind.clone())),
         Column::new(
@@ -246,13 +264,14 @@ pub fn write_clusters(
     dir: &Path,
     clusters: &[bump_cluster::Cluster],
     known: &[Option<bump_cluster::KnownMatch>],
+    classes: &[Option<(String, f64, &'static str)>],
 ) -> Result<(), WriteError> {
     let err = |p: &Path, e: &dyn std::fmt::Display| WriteError {
         path: p.display().to_string(),
         reason: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
-    let mut df = clusters_frame(clusters, known).map_err(|e| err(dir, &e))?;
+    let mut df = clusters_frame(clusters, known, classes).map_err(|e| err(dir, &e))?;
     let csv = dir.join("clusters.csv");
     let mut file = std::fs::File::create(&csv).map_err(|e| err(&csv, &e))?;
     CsvWriter::new(&mut file)

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `streetbump` binary, as real processes.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 
+/// `streetbump classifier train` and classification in the replay.
+mod classifier;
 /// `streetbump replay` and `eval` on the committed fixtures and on bad input.
 mod replay;
 /// `streetbump simulate`: determinism and the committed fixture.

@@ -1,0 +1,87 @@
+use std::process::Command;
+
+fn streetbump(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_streetbump"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Trains on one simulated city and classifies another: the model file
+/// round-trips, the replay writes classes, and known obstacles override
+/// the signature.
+#[test]
+fn train_then_classify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_owned();
+    let cfg = tmp.path().join("sim.toml");
+    std::fs::write(&cfg, "sample_rate_hz = 50.0\ngrid_nodes = 8\n").unwrap();
+    let o = streetbump(&[
+        "simulate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--seed",
+        "5",
+        "--trips",
+        "60",
+        "--minutes",
+        "5",
+        "--formats",
+        "json",
+        "--out",
+        &p("train"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = streetbump(&["classifier", "train", "--data", &p("train"), "--out", &p("model.json")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("trained on") && out.contains("pothole"), "{out}");
+    let o = streetbump(&[
+        "replay",
+        &p("train/trips"),
+        "--model",
+        &p("model.json"),
+        "--inventory",
+        &p("train/city/inventory.geojson"),
+        "--out",
+        &p("out"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(tmp.path().join("out/clusters.csv")).unwrap();
+    assert!(csv.contains(",signature,"), "some cluster classified by signature");
+    assert!(csv.contains(",inventory,"), "some cluster labelled from the inventory");
+    // A model from a different format is refused with its path.
+    std::fs::write(
+        tmp.path().join("bad.json"),
+        r#"{"format":"x","features":[],"classes":[]}"#,
+    )
+    .unwrap();
+    let o = streetbump(&[
+        "replay",
+        &p("train/trips"),
+        "--model",
+        &p("bad.json"),
+        "--out",
+        &p("o2"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.json"));
+}
+
+/// The model the project ships loads and classifies the fixture city.
+#[test]
+fn shipped_model_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = bump_fixtures::workspace_root().join("models/signature.json");
+    let o = streetbump(&[
+        "replay",
+        bump_fixtures::fixture("city/recordings").to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(tmp.path().join("clusters.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("class_probability"));
+}
