@@ -229,6 +229,14 @@ pub fn clusters_frame(
         Column::new("heading_deg".into(), f(|c| c.heading_deg)),
         Column::new("up_first_share".into(), f(|c| c.up_first_share)),
         Column::new("misses_since_last_hit".into(), u(|c| c.misses_since_last_hit)),
+        Column::new("duration_median_s".into(), f(|c| c.signature.duration_median_s)),
+        Column::new(
+            "peak_per_speed_median_hz".into(),
+            f(|c| c.signature.peak_per_speed_median_hz),
+        ),
+        Column::new("low_band_share_median".into(), f(|c| c.signature.low_band_share_median)),
+        Column::new("speed_median_mps".into(), f(|c| c.signature.speed_median_mps)),
+        Column::new("opposite_share".into(), f(|c| c.signature.opposite_share)),
         Column::new(
             "class".into(),
             (0..clusters.len())
