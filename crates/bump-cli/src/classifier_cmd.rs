@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bump_cluster::{Cluster, KnownMatch, Model, class_of_kind};
+use bump_cluster::{Cluster, Model, class_of_kind};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -50,30 +50,6 @@ pub(crate) fn load_model(path: &Path) -> anyhow::Result<Model> {
     let m: Model = serde_json::from_slice(&text).with_context(|| format!("model {}", path.display()))?;
     m.check().with_context(|| format!("model {}", path.display()))?;
     Ok(m)
-}
-
-/// The class of each cluster: a known obstacle's kind when the inventory
-/// has one near (probability 1, source `inventory`), else the model's
-/// prediction (source `signature`), else none.
-pub(crate) fn classify(
-    clusters: &[Cluster],
-    known: &[Option<KnownMatch>],
-    model: Option<&Model>,
-) -> Vec<Option<(String, f64, &'static str)>> {
-    clusters
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if let Some(k) = known.get(i).and_then(Option::as_ref) {
-                let class = class_of_kind(&k.kind).unwrap_or("known_obstacle");
-                return Some((class.to_owned(), 1.0, "inventory"));
-            }
-            model.map(|m| {
-                let (class, p) = m.predict(&c.signature.features(c.hit_rate));
-                (class.to_owned(), p, "signature")
-            })
-        })
-        .collect()
 }
 
 pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {

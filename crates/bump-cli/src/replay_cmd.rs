@@ -247,7 +247,7 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
         Some(p) => Some(crate::classifier_cmd::load_model(&p)?),
         None => None,
     };
-    let classes = crate::classifier_cmd::classify(&clusters, &known, model.as_ref());
+    let classes = bump_cluster::classify_clusters(&clusters, &known, model.as_ref());
     bump_replay::write_clusters(&out, &clusters, &known, &classes)?;
     let summary_path = out.join("summary.json");
     std::fs::write(&summary_path, serde_json::to_vec_pretty(&summary)?)

@@ -17,7 +17,10 @@ positions (the simulator's truth, or a city's own labels).
 use serde::{Deserialize, Serialize};
 
 /// The classes a cluster can be given.
-pub const CLASSES: [&str; 5] = ["pothole", "speed_hump", "sunk_casting", "rail_crossing", "rough_road"];
+pub const CLASSES: [&str; 5] = ["pothole", "speed_hump", "casting", "rail_crossing", "rough_road"];
+
+/// The class given when nothing decides: no model, no known obstacle.
+pub const UNKNOWN: &str = "unknown";
 
 /// The class of a labelled obstacle kind (simulator or inventory names);
 /// `None` for kinds the classifier does not learn (expansion joints).
@@ -26,7 +29,7 @@ pub fn class_of_kind(kind: &str) -> Option<&'static str> {
     Some(match kind {
         "pothole" => "pothole",
         "speed_hump" | "speed_table" => "speed_hump",
-        "sunk_casting" | "casting" | "manhole" => "sunk_casting",
+        "sunk_casting" | "casting" | "manhole" => "casting",
         "rail_crossing" => "rail_crossing",
         "rough_patch" | "rough_road" => "rough_road",
         _ => return None,
@@ -155,6 +158,18 @@ impl Model {
     /// The most probable class and its posterior probability.
     #[must_use]
     pub fn predict(&self, x: &[f64; 7]) -> (&str, f64) {
+        let post = self.posteriors(x);
+        let (i, p) = post
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(&a.0)))
+            .map_or((0, 0.0), |(i, p)| (i, *p));
+        (&self.classes[i].name, p)
+    }
+
+    /// The posterior probability of every class, in `classes` order.
+    #[must_use]
+    pub fn posteriors(&self, x: &[f64; 7]) -> Vec<f64> {
         let logp: Vec<f64> = self
             .classes
             .iter()
@@ -171,13 +186,78 @@ impl Model {
             .collect();
         let max = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = logp.iter().map(|l| (l - max).exp()).sum();
-        let (i, _) = logp
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(&a.0)))
-            .unwrap_or((0, &0.0));
-        (&self.classes[i].name, (logp[i] - max).exp() / z)
+        logp.iter().map(|l| (l - max).exp() / z).collect()
     }
+
+    /// The probability of class `name` (0 when the model lacks it).
+    #[must_use]
+    pub fn probability_of(&self, x: &[f64; 7], name: &str) -> f64 {
+        self.classes
+            .iter()
+            .zip(self.posteriors(x))
+            .find(|(c, _)| c.name == name)
+            .map_or(0.0, |(_, p)| p)
+    }
+}
+
+/// The class given to one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Classified {
+    /// One of [`CLASSES`] or [`UNKNOWN`].
+    pub class: String,
+    /// Probability of `class` (NaN when unknown).
+    pub probability: f64,
+    /// `inventory`, `signature` or `none`.
+    pub source: &'static str,
+    /// Probability of each of [`CLASSES`], in order (NaN when unknown).
+    pub probabilities: [f64; 5],
+}
+
+/// Classifies clusters: a known obstacle's kind when the inventory has one
+/// near (probability 1, source `inventory`), else the model's prediction
+/// (source `signature`), else `unknown`.
+#[must_use]
+pub fn classify_clusters(
+    clusters: &[crate::Cluster],
+    known: &[Option<crate::KnownMatch>],
+    model: Option<&Model>,
+) -> Vec<Classified> {
+    clusters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if let Some(class) = known
+                .get(i)
+                .and_then(Option::as_ref)
+                .and_then(|k| class_of_kind(&k.kind))
+            {
+                return Classified {
+                    class: class.to_owned(),
+                    probability: 1.0,
+                    source: "inventory",
+                    probabilities: CLASSES.map(|n| if n == class { 1.0 } else { 0.0 }),
+                };
+            }
+            match model {
+                Some(m) => {
+                    let x = c.signature.features(c.hit_rate);
+                    let (class, p) = m.predict(&x);
+                    Classified {
+                        class: class.to_owned(),
+                        probability: p,
+                        source: "signature",
+                        probabilities: CLASSES.map(|n| m.probability_of(&x, n)),
+                    }
+                }
+                None => Classified {
+                    class: UNKNOWN.to_owned(),
+                    probability: f64::NAN,
+                    source: "none",
+                    probabilities: [f64::NAN; 5],
+                },
+            }
+        })
+        .collect()
 }
 
 fn variance(v: &[f64]) -> f64 {
@@ -235,7 +315,7 @@ mod tests {
     #[test]
     fn kinds_map_to_classes() {
         assert_eq!(class_of_kind("speed_table"), Some("speed_hump"));
-        assert_eq!(class_of_kind("casting"), Some("sunk_casting"));
+        assert_eq!(class_of_kind("sunk_casting"), Some("casting"));
         assert_eq!(class_of_kind("expansion_joint"), None);
     }
 }

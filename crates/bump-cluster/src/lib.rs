@@ -46,7 +46,7 @@ pub mod known;
 use std::collections::{BTreeMap, BTreeSet};
 
 use bump_core::{BumpId, DeviceId, TripId};
-pub use classify::{CLASSES, Model, ModelError, class_of_kind};
+pub use classify::{CLASSES, Classified, Model, ModelError, UNKNOWN, class_of_kind, classify_clusters};
 pub use h3o::CellIndex;
 use h3o::{LatLng, Resolution};
 pub use known::{KnownMatch, KnownObstacle, match_known};

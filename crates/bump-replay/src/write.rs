@@ -191,9 +191,14 @@ pub fn write_recording(dir: &Path, trip: &bump_core::Trip, csv: bool, parquet: b
 pub fn clusters_frame(
     clusters: &[bump_cluster::Cluster],
     known: &[Option<bump_cluster::KnownMatch>],
-    classes: &[Option<(String, f64, &'static str)>],
+    classes: &[bump_cluster::Classified],
 ) -> PolarsResult<DataFrame> {
-    let class = |i: usize| classes.get(i).and_then(Option::as_ref);
+    let class = |i: usize| classes.get(i);
+    let prob = |j: usize| -> Vec<Option<f64>> {
+        (0..clusters.len())
+            .map(|i| class(i).and_then(|c| finite(c.probabilities[j])))
+            .collect()
+    };
     use bump_cluster::Cluster;
     let k = |get: fn(&bump_cluster::KnownMatch) -> String| -> Vec<Option<String>> {
         (0..clusters.len())
@@ -210,6 +215,10 @@ pub fn clusters_frame(
         Column::new("lat".into(), f(|c| c.lat)),
         Column::new("lon".into(), f(|c| c.lon)),
         Column::new(
+            "h3_cell".into(),
+            clusters.iter().map(|c| c.cluster_id.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
             "status".into(),
             clusters
                 .iter()
@@ -218,7 +227,7 @@ pub fn clusters_frame(
         ),
         Column::new("confidence".into(), f(|c| c.confidence)),
         Column::new("hits".into(), u(|c| c.hits)),
-        Column::new("trips".into(), u(|c| c.trips)),
+        Column::new("distinct_trips".into(), u(|c| c.trips)),
         Column::new("devices".into(), u(|c| c.devices)),
         Column::new("passes".into(), u(|c| c.passes)),
         Column::new("hit_rate".into(), f(|c| c.hit_rate)),
@@ -240,19 +249,26 @@ pub fn clusters_frame(
         Column::new(
             "class".into(),
             (0..clusters.len())
-                .map(|i| class(i).map(|c| c.0.clone()))
+                .map(|i| class(i).map_or_else(|| bump_cluster::UNKNOWN.to_owned(), |c| c.class.clone()))
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "class_probability".into(),
-            (0..clusters.len()).map(|i| class(i).map(|c| c.1)).collect::<Vec<_>>(),
+            (0..clusters.len())
+                .map(|i| class(i).and_then(|c| finite(c.probability)))
+                .collect::<Vec<_>>(),
         ),
         Column::new(
             "class_source".into(),
             (0..clusters.len())
-                .map(|i| class(i).map(|c| c.2.to_owned()))
+                .map(|i| class(i).map_or("none", |c| c.source).to_owned())
                 .collect::<Vec<_>>(),
         ),
+        Column::new("p_pothole".into(), prob(0)),
+        Column::new("p_speed_hump".into(), prob(1)),
+        Column::new("p_casting".into(), prob(2)),
+        Column::new("p_rail_crossing".into(), prob(3)),
+        Column::new("p_rough_road".into(), prob(4)),
         Column::new("known_asset_id".into(), k(|m| m.asset_id.clone())),
         Column::new("known_kind".into(), k(|m| m.kind.clone())),
         Column::new(
@@ -272,7 +288,7 @@ pub fn write_clusters(
     dir: &Path,
     clusters: &[bump_cluster::Cluster],
     known: &[Option<bump_cluster::KnownMatch>],
-    classes: &[Option<(String, f64, &'static str)>],
+    classes: &[bump_cluster::Classified],
 ) -> Result<(), WriteError> {
     let err = |p: &Path, e: &dyn std::fmt::Display| WriteError {
         path: p.display().to_string(),
@@ -289,5 +305,58 @@ pub fn write_clusters(
     let pq = dir.join("clusters.parquet");
     let file = std::fs::File::create(&pq).map_err(|e| err(&pq, &e))?;
     ParquetWriter::new(file).finish(&mut df).map_err(|e| err(&pq, &e))?;
+    let gj = dir.join("clusters.geojson");
+    let fc = clusters_geojson(clusters, known, classes);
+    std::fs::write(&gj, serde_json::to_vec_pretty(&fc).map_err(|e| err(&gj, &e))?).map_err(|e| err(&gj, &e))?;
     Ok(())
+}
+
+/// The clusters as a GeoJSON FeatureCollection of points (for maps and
+/// GIS tools); missing numbers are `null`.
+#[must_use]
+pub fn clusters_geojson(
+    clusters: &[bump_cluster::Cluster],
+    known: &[Option<bump_cluster::KnownMatch>],
+    classes: &[bump_cluster::Classified],
+) -> serde_json::Value {
+    let num = |v: f64| finite(v).map_or(serde_json::Value::Null, serde_json::Value::from);
+    let features: Vec<serde_json::Value> = clusters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let cls = classes.get(i);
+            let probs: serde_json::Map<String, serde_json::Value> = bump_cluster::CLASSES
+                .iter()
+                .enumerate()
+                .map(|(j, n)| ((*n).to_owned(), cls.map_or(serde_json::Value::Null, |x| num(x.probabilities[j]))))
+                .collect();
+            let k = known.get(i).and_then(Option::as_ref);
+            serde_json::json!({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
+                "properties": {
+                    "cluster_id": c.cluster_id,
+                    "h3_cell": c.cluster_id,
+                    "class": cls.map_or(bump_cluster::UNKNOWN, |x| x.class.as_str()),
+                    "class_probability": cls.map_or(serde_json::Value::Null, |x| num(x.probability)),
+                    "class_source": cls.map_or("none", |x| x.source),
+                    "class_probabilities": probs,
+                    "known_obstacle": k.map(|m| serde_json::json!({"asset_id": m.asset_id, "kind": m.kind, "distance_m": m.distance_m})),
+                    "status": c.status.as_str(),
+                    "confidence": num(c.confidence),
+                    "hits": c.hits,
+                    "distinct_trips": c.trips,
+                    "devices": c.devices,
+                    "passes": c.passes,
+                    "hit_rate": num(c.hit_rate),
+                    "magnitude_median_mps2": num(c.magnitude_median_mps2),
+                    "magnitude_p90_mps2": num(c.magnitude_p90_mps2),
+                    "first_seen": num(c.first_seen),
+                    "last_seen": num(c.last_seen),
+                    "heading_deg": num(c.heading_deg),
+                }
+            })
+        })
+        .collect();
+    serde_json::json!({"type": "FeatureCollection", "features": features})
 }

@@ -137,6 +137,16 @@ fn clusters_are_labelled_with_the_inventory() {
     ] {
         assert!(header.split(',').any(|c| c == col), "{col} missing from {header}");
     }
+    let gj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("clusters.geojson")).unwrap()).unwrap();
+    let n = csv.lines().count() - 1;
+    assert_eq!(gj["features"].as_array().unwrap().len(), n);
+    // Without a model, clusters away from known obstacles are "unknown".
+    for f in gj["features"].as_array().unwrap() {
+        let class = f["properties"]["class"].as_str().unwrap();
+        let known = !f["properties"]["known_obstacle"].is_null();
+        assert!(known || class == "unknown", "{f}");
+    }
     // A malformed inventory is a configuration error naming the file.
     let bad = tmp.path().join("inv.geojson");
     std::fs::write(&bad, r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[200,1]},"properties":{"kind":"x"}}]}"#).unwrap();
