@@ -87,6 +87,15 @@ fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             }
             writeln!(o, "class accuracy {acc:.3}")?;
         }
+        if !c.would_file.is_empty() {
+            let real = c.would_file.iter().filter(|w| w.real_pothole).count();
+            writeln!(
+                o,
+                "would file {} pothole clusters (likely, class pothole by signature, not a known obstacle): {} at a real pothole",
+                c.would_file.len(),
+                real
+            )?;
+        }
     }
     let path = args.results.join("eval.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&ev)?)

@@ -154,6 +154,23 @@ pub struct ClusterEval {
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
     /// Share of those clusters whose predicted class is the true one.
     pub class_accuracy: Option<f64>,
+    /// The clusters a filer would send as potholes (likely, class
+    /// `pothole` by signature, not at a known obstacle), and whether a
+    /// real pothole lies within the radius.
+    pub would_file: Vec<WouldFile>,
+}
+
+/// One cluster a filer would send as a pothole.
+#[derive(Debug, Clone, Serialize)]
+pub struct WouldFile {
+    /// The cluster.
+    pub cluster_id: String,
+    /// Degrees.
+    pub lat: f64,
+    /// Degrees.
+    pub lon: f64,
+    /// Whether a simulated pothole (hit at least once) lies within the radius.
+    pub real_pothole: bool,
 }
 
 fn eval_clusters(
@@ -201,6 +218,25 @@ fn eval_clusters(
             }
         }
     }
+    let mut would_file = Vec::new();
+    if df.column("class").is_ok() && df.column("class_source").is_ok() {
+        let classes = col_str(&df, path, "class")?;
+        let sources = col_str(&df, path, "class_source")?;
+        let ids = col_str(&df, path, "cluster_id")?;
+        for i in 0..status.len() {
+            if status[i] == "likely" && classes[i] == "pothole" && sources[i] == "signature" {
+                let real_pothole = hit.iter().any(|(id, kind)| {
+                    kind == "pothole" && obstacles.get(id).is_some_and(|o| near(&(lat[i], lon[i]), o))
+                });
+                would_file.push(WouldFile {
+                    cluster_id: ids[i].clone(),
+                    lat: lat[i],
+                    lon: lon[i],
+                    real_pothole,
+                });
+            }
+        }
+    }
     let (right, all) = confusion.iter().fold((0, 0), |(r, a), (t, row)| {
         (r + row.get(t).copied().unwrap_or(0), a + row.values().sum::<usize>())
     });
@@ -229,6 +265,7 @@ fn eval_clusters(
         recall: if n == 0 { 1.0 } else { f as f64 / n as f64 },
         confusion,
         class_accuracy: (all > 0).then(|| right as f64 / all as f64),
+        would_file,
     })
 }
 

@@ -50,6 +50,12 @@ fn train_then_classify() {
     let csv = std::fs::read_to_string(tmp.path().join("out/clusters.csv")).unwrap();
     assert!(csv.contains(",signature,"), "some cluster classified by signature");
     assert!(csv.contains(",inventory,"), "some cluster labelled from the inventory");
+    let o = streetbump(&["eval", "--truth", &p("train"), "--results", &p("out")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ev: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out/eval.json")).unwrap()).unwrap();
+    assert!(ev["clusters"]["confusion"].is_object(), "{ev}");
+    assert!(ev["clusters"]["would_file"].is_array(), "{ev}");
     // A model from a different format is refused with its path.
     std::fs::write(
         tmp.path().join("bad.json"),
