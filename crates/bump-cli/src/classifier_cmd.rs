@@ -64,7 +64,7 @@ pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
         .find(|p| p.is_dir())
         .with_context(|| format!("{}: no trips/ or recordings/ folder", args.data.display()))?;
     let labels_path = args.data.join("truth/obstacles.geojson");
-    let labels = bump_replay::eval::read_inventory(&labels_path)?;
+    let labels = bump_replay::inventory::read_inventory(&labels_path)?;
     let files = bump_replay::trip_files(&trips_dir)?;
     let mapping = cfg.input.clone().resolve()?;
     let run = bump_replay::replay(&files, &mapping, &cfg, &mut ());

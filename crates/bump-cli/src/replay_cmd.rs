@@ -235,7 +235,7 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| (!cfg.known.inventory.is_empty()).then(|| PathBuf::from(&cfg.known.inventory)))
     {
-        Some(p) => bump_replay::eval::read_inventory(&p)?,
+        Some(p) => bump_replay::inventory::read_inventory(&p)?,
         None => Vec::new(),
     };
     let known = bump_cluster::match_known(&clusters, &inventory, cfg.known.max_distance_m);

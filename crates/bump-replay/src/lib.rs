@@ -9,6 +9,7 @@ The replay: recorded trips in, bumps out as files, with a summary.
 */
 
 pub mod eval;
+pub mod inventory;
 pub mod read;
 pub mod replay;
 pub mod write;
