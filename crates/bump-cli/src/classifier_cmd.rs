@@ -21,8 +21,43 @@ use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ClassifierCommand {
-    /// Train the signature classifier and write the model (JSON).
+    /// Train a classifier and write the model (JSON): from trips and
+    /// labelled obstacles (cluster signatures), or from a folder of
+    /// labelled event windows (one subfolder per class).
     Train(TrainArgs),
+    /// Evaluate a window model on a folder of labelled event windows.
+    Eval(EvalArgs),
+    /// Stratified k-fold cross-validation of the window classifier.
+    Cv(CvArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalArgs {
+    /// Window model from `classifier train` on a window folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// Folder of labelled windows (one subfolder per class).
+    #[arg(long)]
+    data: PathBuf,
+    /// Sample rate of the windows, Hz.
+    #[arg(long, default_value_t = 50.0)]
+    fs: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CvArgs {
+    /// Folder of labelled windows (one subfolder per class).
+    #[arg(long)]
+    data: PathBuf,
+    /// Folds.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Random seed (fold assignment and forest).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Sample rate of the windows, Hz.
+    #[arg(long, default_value_t = 50.0)]
+    fs: f64,
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +77,9 @@ pub(crate) struct TrainArgs {
     /// Configuration file (detection and clustering settings).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Sample rate of window folders, Hz.
+    #[arg(long, default_value_t = 50.0)]
+    fs: f64,
 }
 
 /// Reads and checks a model file.
@@ -52,8 +90,160 @@ pub(crate) fn load_model(path: &Path) -> anyhow::Result<Model> {
     Ok(m)
 }
 
+fn features_of(w: &bump_replay::windows::Windows, fs: f64) -> (Vec<Vec<f64>>, Vec<usize>) {
+    let x = w
+        .windows
+        .iter()
+        .map(|(_, s, _)| bump_cluster::window::window_features(s, fs).to_vec())
+        .collect();
+    let y = w.windows.iter().map(|(c, _, _)| *c).collect();
+    (x, y)
+}
+
+fn print_confusion(o: &mut dyn Write, classes: &[String], m: &[Vec<usize>]) -> anyhow::Result<f64> {
+    writeln!(o, "confusion (rows: true class; columns: predicted)")?;
+    write!(o, "{:<16}", "")?;
+    for c in classes {
+        write!(o, " {:>14}", c)?;
+    }
+    writeln!(o)?;
+    for (c, row) in classes.iter().zip(m) {
+        write!(o, "{c:<16}")?;
+        for v in row {
+            write!(o, " {v:>14}")?;
+        }
+        writeln!(o)?;
+    }
+    let right: usize = (0..m.len()).map(|i| m[i][i]).sum();
+    let all: usize = m.iter().flatten().sum();
+    #[allow(clippy::cast_precision_loss, reason = "counts")]
+    let acc = right as f64 / all.max(1) as f64;
+    writeln!(o, "accuracy {acc:.3} ({right} of {all})")?;
+    Ok(acc)
+}
+
+fn load_forest(path: &Path) -> anyhow::Result<bump_cluster::forest::Forest> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
+    let f: bump_cluster::forest::Forest =
+        serde_json::from_slice(&text).with_context(|| format!("model {} is not a window model", path.display()))?;
+    anyhow::ensure!(
+        f.format == bump_cluster::forest::FOREST_FORMAT
+            && f.features.len() == bump_cluster::window::WINDOW_FEATURES.len(),
+        "model {}: format {:?} is not {:?}",
+        path.display(),
+        f.format,
+        bump_cluster::forest::FOREST_FORMAT
+    );
+    Ok(f)
+}
+
+fn train_windows(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let w = bump_replay::windows::read_windows(&args.data)?;
+    anyhow::ensure!(
+        w.classes.len() >= 2 && !w.windows.is_empty(),
+        "{}: need windows of two classes or more",
+        args.data.display()
+    );
+    let (x, y) = features_of(&w, args.fs);
+    let f = bump_cluster::forest::Forest::train(
+        &x,
+        &y,
+        w.classes.clone(),
+        bump_cluster::window::WINDOW_FEATURES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        bump_cluster::forest::ForestParams::default(),
+    );
+    std::fs::write(&args.out, serde_json::to_vec(&f)?)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "trained a {}-tree forest on {} windows of {} classes; written {}",
+        f.trees.len(),
+        x.len(),
+        w.classes.len(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval_windows(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let f = load_forest(&args.model)?;
+    let w = bump_replay::windows::read_windows(&args.data)?;
+    let (x, y) = features_of(&w, args.fs);
+    let mut m = vec![vec![0usize; f.classes.len()]; f.classes.len()];
+    let mut skipped = 0;
+    for (xi, yi) in x.iter().zip(&y) {
+        // Classes are matched by name: the data's folders against the model's.
+        match f.classes.iter().position(|c| *c == w.classes[*yi]) {
+            Some(t) => m[t][f.predict(xi)] += 1,
+            None => skipped += 1,
+        }
+    }
+    let mut o = std::io::stdout().lock();
+    print_confusion(&mut o, &f.classes, &m)?;
+    if skipped > 0 {
+        writeln!(o, "skipped {skipped} windows of classes the model does not know")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cross_validate(args: &CvArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.folds >= 2, "--folds must be at least 2");
+    let w = bump_replay::windows::read_windows(&args.data)?;
+    anyhow::ensure!(
+        w.classes.len() >= 2 && !w.windows.is_empty(),
+        "{}: need windows of two classes or more",
+        args.data.display()
+    );
+    let (x, y) = features_of(&w, args.fs);
+    let fold = bump_cluster::forest::stratified_folds(&y, args.folds, args.seed);
+    let k = w.classes.len();
+    let mut m = vec![vec![0usize; k]; k];
+    let mut o = std::io::stdout().lock();
+    for f in 0..args.folds {
+        let (tr, te): (Vec<usize>, Vec<usize>) = (0..x.len()).partition(|&i| fold[i] != f);
+        let xt: Vec<Vec<f64>> = tr.iter().map(|&i| x[i].clone()).collect();
+        let yt: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
+        let model = bump_cluster::forest::Forest::train(
+            &xt,
+            &yt,
+            w.classes.clone(),
+            bump_cluster::window::WINDOW_FEATURES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            bump_cluster::forest::ForestParams {
+                seed: args.seed.wrapping_add(f as u64),
+                ..bump_cluster::forest::ForestParams::default()
+            },
+        );
+        let right = te.iter().filter(|&&i| model.predict(&x[i]) == y[i]).count();
+        for &i in &te {
+            m[y[i]][model.predict(&x[i])] += 1;
+        }
+        #[allow(clippy::cast_precision_loss, reason = "counts")]
+        let acc = right as f64 / te.len().max(1) as f64;
+        writeln!(o, "fold {}: accuracy {acc:.3} on {} windows", f + 1, te.len())?;
+    }
+    writeln!(
+        o,
+        "{}-fold stratified cross-validation, seed {}, {} windows",
+        args.folds,
+        args.seed,
+        x.len()
+    )?;
+    print_confusion(&mut o, &w.classes, &m)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
-    let ClassifierCommand::Train(args) = cmd;
+    let args = match cmd {
+        ClassifierCommand::Train(a) if bump_replay::windows::is_window_folder(&a.data) => return train_windows(a),
+        ClassifierCommand::Train(a) => a,
+        ClassifierCommand::Eval(a) => return eval_windows(a),
+        ClassifierCommand::Cv(a) => return cross_validate(a),
+    };
     anyhow::ensure!(
         args.radius_m.is_finite() && args.radius_m > 0.0,
         "--radius-m must be a positive number of metres"

@@ -41,7 +41,9 @@ consistent hits and falls as trips pass without hitting. A cluster needs
 */
 
 pub mod classify;
+pub mod forest;
 pub mod known;
+pub mod window;
 
 use std::collections::{BTreeMap, BTreeSet};
 

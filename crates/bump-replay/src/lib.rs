@@ -12,6 +12,7 @@ pub mod eval;
 pub mod inventory;
 pub mod read;
 pub mod replay;
+pub mod windows;
 pub mod write;
 
 pub use read::{ReadError, ReadReport, ReadTrip, read_trips, trip_files};

@@ -91,3 +91,63 @@ fn shipped_model_loads() {
     let csv = std::fs::read_to_string(tmp.path().join("clusters.csv")).unwrap();
     assert!(csv.lines().next().unwrap().contains("class_probability"));
 }
+
+/// Window folders: train, evaluate and cross-validate on synthetic
+/// labelled windows (humps rise slowly, holes drop sharply).
+#[test]
+fn window_folders_train_eval_and_cv() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (class, n) in [("hump", 12), ("hole", 12)] {
+        let d = tmp.path().join("w").join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for k in 0..n {
+            let mut s = String::from("acc_z\n");
+            for i in 0..100 {
+                let noise = 0.05 * f64::from((i * 7 + k * 13) % 11);
+                let v = match class {
+                    "hump" if (40..60).contains(&i) => 3.0 * (std::f64::consts::PI * f64::from(i - 40) / 20.0).sin(),
+                    "hole" if i == 50 => -6.0,
+                    "hole" if i == 51 => 5.0,
+                    _ => 0.0,
+                };
+                s.push_str(&format!("{}\n", 9.81 + v + noise));
+            }
+            std::fs::write(d.join(format!("{k}.csv")), s).unwrap();
+        }
+    }
+    let w = tmp.path().join("w");
+    let model = tmp.path().join("m.json");
+    let o = streetbump(&[
+        "classifier",
+        "train",
+        "--data",
+        w.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = streetbump(&[
+        "classifier",
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        w.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("accuracy 1.000"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = streetbump(&["classifier", "cv", "--data", w.to_str().unwrap(), "--folds", "3"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("3-fold stratified") && out.contains("confusion"), "{out}");
+    // A bad value names the file and line.
+    std::fs::write(w.join("hole/bad.csv"), "acc_z\n1.0\nx\n").unwrap();
+    let o = streetbump(&["classifier", "cv", "--data", w.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.csv") && err.contains("row 2"), "{err}");
+}
