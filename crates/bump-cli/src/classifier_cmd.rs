@@ -137,6 +137,23 @@ fn load_forest(path: &Path) -> anyhow::Result<bump_cluster::forest::Forest> {
     Ok(f)
 }
 
+/// A window forest with the default parameters and `seed`.
+fn train_forest(x: &[Vec<f64>], y: &[usize], classes: &[String], seed: u64) -> bump_cluster::forest::Forest {
+    bump_cluster::forest::Forest::train(
+        x,
+        y,
+        classes.to_vec(),
+        bump_cluster::window::WINDOW_FEATURES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        bump_cluster::forest::ForestParams {
+            seed,
+            ..bump_cluster::forest::ForestParams::default()
+        },
+    )
+}
+
 fn train_windows(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let w = bump_replay::windows::read_windows(&args.data)?;
     anyhow::ensure!(
@@ -145,16 +162,7 @@ fn train_windows(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         args.data.display()
     );
     let (x, y) = features_of(&w, args.fs);
-    let f = bump_cluster::forest::Forest::train(
-        &x,
-        &y,
-        w.classes.clone(),
-        bump_cluster::window::WINDOW_FEATURES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-        bump_cluster::forest::ForestParams::default(),
-    );
+    let f = train_forest(&x, &y, &w.classes, bump_cluster::forest::ForestParams::default().seed);
     std::fs::write(&args.out, serde_json::to_vec(&f)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
@@ -205,19 +213,7 @@ fn cross_validate(args: &CvArgs) -> anyhow::Result<ExitCode> {
         let (tr, te): (Vec<usize>, Vec<usize>) = (0..x.len()).partition(|&i| fold[i] != f);
         let xt: Vec<Vec<f64>> = tr.iter().map(|&i| x[i].clone()).collect();
         let yt: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
-        let model = bump_cluster::forest::Forest::train(
-            &xt,
-            &yt,
-            w.classes.clone(),
-            bump_cluster::window::WINDOW_FEATURES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            bump_cluster::forest::ForestParams {
-                seed: args.seed.wrapping_add(f as u64),
-                ..bump_cluster::forest::ForestParams::default()
-            },
-        );
+        let model = train_forest(&xt, &yt, &w.classes, args.seed.wrapping_add(f as u64));
         let right = te.iter().filter(|&&i| model.predict(&x[i]) == y[i]).count();
         for &i in &te {
             m[y[i]][model.predict(&x[i])] += 1;

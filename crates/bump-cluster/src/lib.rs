@@ -323,6 +323,22 @@ impl Signature {
     }
 }
 
+/// The `q` quantile (nearest rank) of sorted values; NaN when empty.
+#[must_use]
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "index in range"
+    )]
+    let i = ((sorted.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+    sorted[i]
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
@@ -511,19 +527,7 @@ impl ClusterIndex {
             .count();
         let mut mags: Vec<f64> = bumps.iter().map(|b| b.peak_mps2).collect();
         mags.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            if mags.is_empty() {
-                return f64::NAN;
-            }
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss,
-                reason = "index in range"
-            )]
-            let i = ((mags.len() - 1) as f64 * p).round() as usize;
-            mags[i]
-        };
+        let q = |p: f64| quantile_sorted(&mags, p);
         let (sx, sy) = bumps
             .iter()
             .filter(|b| b.heading_deg.is_finite())

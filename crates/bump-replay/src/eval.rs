@@ -256,13 +256,9 @@ fn eval_clusters(
         ),
         likely: likely.len(),
         true_positives: tp,
-        precision: if likely.is_empty() {
-            1.0
-        } else {
-            tp as f64 / likely.len() as f64
-        },
+        precision: ratio(tp, likely.len()),
         by_kind,
-        recall: if n == 0 { 1.0 } else { f as f64 / n as f64 },
+        recall: ratio(f, n),
         confusion,
         class_accuracy: (all > 0).then(|| right as f64 / all as f64),
         would_file,
@@ -293,38 +289,22 @@ pub(crate) fn col_f64(df: &DataFrame, path: &Path, name: &str) -> Result<Vec<f64
 }
 
 fn obstacle_positions(path: &Path) -> Result<BTreeMap<String, (f64, f64)>, ReadError> {
-    let text = std::fs::read(path).map_err(|e| ReadError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| ReadError::Table {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let mut out = BTreeMap::new();
-    for f in v["features"].as_array().into_iter().flatten() {
-        let id = f["properties"]["id"].as_str().unwrap_or_default().to_owned();
-        let c = &f["geometry"]["coordinates"];
-        if let (Some(lon), Some(lat)) = (c[0].as_f64(), c[1].as_f64()) {
-            out.insert(id, (lat, lon));
-        }
-    }
-    Ok(out)
+    Ok(crate::inventory::read_inventory(path)?
+        .into_iter()
+        .map(|o| (o.asset_id, (o.lat, o.lon)))
+        .collect())
+}
+
+/// `num / den`, or 1 when there is nothing to count (no detection is
+/// never wrong; no truth is never missed).
+fn ratio(num: usize, den: usize) -> f64 {
+    #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+    if den == 0 { 1.0 } else { num as f64 / den as f64 }
 }
 
 fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
     v.sort_by(f64::total_cmp);
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "index within bounds"
-    )]
-    let i = ((v.len() - 1) as f64 * q).round() as usize;
-    v[i]
+    bump_cluster::quantile_sorted(&v, q)
 }
 
 /// Scores `results/bumps.csv` against a simulation folder (`truth/passes.csv`,
@@ -417,18 +397,10 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
         ),
         bumps: bt.len(),
         true_positives: tp,
-        precision: if bt.is_empty() {
-            1.0
-        } else {
-            tp as f64 / bt.len() as f64
-        },
+        precision: ratio(tp, bt.len()),
         hit_passes,
         detected_passes,
-        recall: if hit_passes == 0 {
-            1.0
-        } else {
-            detected_passes as f64 / hit_passes as f64
-        },
+        recall: ratio(detected_passes, hit_passes),
         by_kind,
         position_error_median_m: quantile(errors.clone(), 0.5),
         position_error_p90_m: quantile(errors, 0.9),
