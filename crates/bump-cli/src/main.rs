@@ -9,6 +9,7 @@ still processed), 2 on a usage or configuration error.
 
 mod classifier_cmd;
 mod eval_cmd;
+mod open311_cmd;
 mod replay_cmd;
 mod simulate_cmd;
 
@@ -37,6 +38,10 @@ enum Command {
     /// Train the signature classifier of clusters.
     #[command(subcommand)]
     Classifier(classifier_cmd::ClassifierCommand),
+    /// File likely defects through Open311: check the registry, deliver and
+    /// sync, list filings.
+    #[command(subcommand)]
+    Open311(open311_cmd::Open311Command),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Simulate(args) => simulate_cmd::run(&args),
         Command::Classifier(cmd) => classifier_cmd::run(&cmd),
+        Command::Open311(cmd) => open311_cmd::run(&cmd),
     };
     match result {
         Ok(code) => code,

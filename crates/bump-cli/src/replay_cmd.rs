@@ -31,6 +31,20 @@ pub(crate) struct ReplayArgs {
     /// overrides pipeline.toml's [classify] model.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// File likely defects through Open311 (per pipeline.toml's [filing]),
+    /// then deliver pending filings and sync statuses.
+    #[arg(long)]
+    file: bool,
+    /// With --file: print and write (filing.json) what would be filed;
+    /// send and store nothing.
+    #[arg(long, requires = "file")]
+    dry_run: bool,
+    /// Jurisdiction registry; overrides pipeline.toml's [filing] registry.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Data directory of the store; overrides pipeline.toml's [store] data_dir.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Print no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -249,6 +263,26 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
     };
     let classes = bump_cluster::classify_clusters(&clusters, &known, model.as_ref());
     bump_replay::write_clusters(&out, &clusters, &known, &classes)?;
+    let mut filing_ok = true;
+    if args.file {
+        let candidates: Vec<bump_filing::Candidate> = clusters
+            .iter()
+            .zip(&classes)
+            .zip(&known)
+            .map(|((c, k), m)| bump_filing::Candidate::new(c, k, m.as_ref()))
+            .collect();
+        filing_ok = crate::open311_cmd::file(
+            &cfg,
+            &candidates,
+            &crate::open311_cmd::FileOptions {
+                registry: args.registry.as_ref(),
+                data_dir: args.data_dir.as_ref(),
+                dry_run: args.dry_run,
+                out: &out,
+                quiet: args.quiet,
+            },
+        )?;
+    }
     let summary_path = out.join("summary.json");
     std::fs::write(&summary_path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", summary_path.display()))?;
@@ -296,7 +330,7 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
             None => eprintln!("error: {}", f.reason),
         }
     }
-    Ok(if summary.failures.is_empty() {
+    Ok(if summary.failures.is_empty() && filing_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

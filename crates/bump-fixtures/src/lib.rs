@@ -46,3 +46,14 @@ pub fn shared_data() -> Option<PathBuf> {
 pub fn shared(rel: &str) -> Option<PathBuf> {
     shared_data().map(|d| d.join(rel)).filter(|p| p.exists())
 }
+
+/// The shared Open311 reference folder (spec-shaped payloads, real servers'
+/// fixtures, quirks), from `STREETBUMP_SHARED_OPEN311` or the `shared/open311`
+/// folder beside the workspace, when it exists.
+#[must_use]
+pub fn shared_open311() -> Option<PathBuf> {
+    let dir = std::env::var_os("STREETBUMP_SHARED_OPEN311")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/open311"));
+    dir.is_dir().then_some(dir)
+}

@@ -32,6 +32,10 @@ pub struct PipelineConfig {
     pub classify: ClassifyConfig,
     /// Replay output.
     pub replay: ReplayConfig,
+    /// Filing likely defects through Open311.
+    pub filing: FilingConfig,
+    /// The embedded store.
+    pub store: StoreConfig,
 }
 
 /// The `[preprocess]` section.
@@ -114,6 +118,82 @@ impl Default for ReplayConfig {
         Self {
             out_dir: "out".into(),
             workers: 2,
+        }
+    }
+}
+
+/// The `[filing]` section: which clusters become Open311 service requests,
+/// where they go, and how hard to try.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilingConfig {
+    /// Jurisdiction registry (GeoJSON polygons with endpoint, service codes
+    /// and the name of the variable holding the API key); empty: nothing is
+    /// filed. Relative to the working directory.
+    pub registry: String,
+    /// Classes that are filed (the registry maps them to service codes).
+    pub classes: Vec<String>,
+    /// Minimum cluster confidence.
+    pub min_confidence: f64,
+    /// Minimum distinct trips with a hit.
+    pub min_trips: usize,
+    /// A filing within this distance, same class, is the same defect, m.
+    pub same_defect_m: f64,
+    /// Link back to a cluster: this followed by the cluster id.
+    pub link_base_url: String,
+    /// Bumps this long after a request was closed reopen it, s.
+    pub reopen_grace_s: f64,
+    /// Per-call timeout, ms.
+    pub timeout_ms: u64,
+    /// Attempts of each read, the first included.
+    pub max_attempts: u32,
+    /// First backoff between attempts, ms (doubles).
+    pub base_delay_ms: u64,
+    /// Consecutive failures that stop calls to an endpoint...
+    pub breaker_failures: u32,
+    /// ...for this long (doubling while it keeps failing), s.
+    pub breaker_open_s: u64,
+    /// A POST whose outcome is unknown is looked up on the server in a
+    /// window this much wider than its time, s.
+    pub reconcile_margin_s: u64,
+    /// A batch token unresolved after this long is looked up by its marker
+    /// instead, s.
+    pub token_timeout_s: u64,
+}
+
+impl Default for FilingConfig {
+    fn default() -> Self {
+        Self {
+            registry: String::new(),
+            classes: vec!["pothole".into()],
+            min_confidence: 0.8,
+            min_trips: 3,
+            same_defect_m: 15.0,
+            link_base_url: "http://127.0.0.1:8080/clusters/".into(),
+            reopen_grace_s: 3600.0,
+            timeout_ms: 10_000,
+            max_attempts: 4,
+            base_delay_ms: 500,
+            breaker_failures: 5,
+            breaker_open_s: 60,
+            reconcile_margin_s: 3600,
+            token_timeout_s: 86_400,
+        }
+    }
+}
+
+/// The `[store]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Data directory of the embedded store (created when missing).
+    pub data_dir: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: "streetbump-data".into(),
         }
     }
 }
@@ -283,6 +363,42 @@ impl PipelineConfig {
         }
         if let Err(e) = self.input.resolve() {
             p.push(format!("input.preset: {e}"));
+        }
+        let f = &self.filing;
+        if !(0.0..=1.0).contains(&f.min_confidence) {
+            p.push(format!(
+                "filing.min_confidence = {}: must be in [0, 1]",
+                f.min_confidence
+            ));
+        }
+        if f.min_trips == 0 {
+            p.push("filing.min_trips = 0: must be at least 1".to_owned());
+        }
+        if !(f.same_defect_m.is_finite() && f.same_defect_m > 0.0) {
+            p.push(format!(
+                "filing.same_defect_m = {}: must be a positive number of metres",
+                f.same_defect_m
+            ));
+        }
+        if !(f.reopen_grace_s.is_finite() && f.reopen_grace_s >= 0.0) {
+            p.push(format!(
+                "filing.reopen_grace_s = {}: must be zero or more",
+                f.reopen_grace_s
+            ));
+        }
+        for c in &f.classes {
+            if !bump_cluster::CLASSES.contains(&c.as_str()) {
+                p.push(format!(
+                    "filing.classes: {c:?} is not a class (one of {})",
+                    bump_cluster::CLASSES.join(", ")
+                ));
+            }
+        }
+        if f.timeout_ms == 0 || f.max_attempts == 0 || f.breaker_failures == 0 {
+            p.push("filing.timeout_ms, max_attempts and breaker_failures must be at least 1".to_owned());
+        }
+        if self.store.data_dir.trim().is_empty() {
+            p.push("store.data_dir is empty".to_owned());
         }
         p
     }

@@ -3,6 +3,8 @@
 
 /// `streetbump classifier train` and classification in the replay.
 mod classifier;
+/// `streetbump replay --file` and `open311` against two test servers.
+mod filing;
 /// `streetbump replay` and `eval` on the committed fixtures and on bad input.
 mod replay;
 /// `streetbump simulate`: determinism and the committed fixture.

@@ -1,0 +1,6 @@
+//! Integration tests of the embedded store.
+
+/// The filing outbox and reviews, through the `Outbox` interface.
+mod outbox;
+/// Migrations, reopening, refusing a newer schema.
+mod schema;
