@@ -348,3 +348,53 @@ fn server_failures_neither_duplicate_nor_lose_a_filing() {
     let west_posts = s.west.hits().iter().filter(|h| h.method == "POST").count();
     assert_eq!(west_posts, planned_markers(&out, WEST).len());
 }
+
+/// `streetbump open311 check` passes a correct registry and names each
+/// problem of a wrong one.
+#[test]
+fn check_validates_the_registry_against_each_endpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = servers();
+    let fixture_city = bump_fixtures::fixture("city");
+    let reg = registry(&fixture_city, &s, tmp.path());
+    let check = |reg: &Path, west_key: &str| {
+        let mut c = streetbump();
+        c.args(["open311", "check", "--registry"])
+            .arg(reg)
+            .env("TEST_KEY_WEST", west_key)
+            .env("TEST_KEY_CENTRE", "key-centre");
+        c.output().unwrap()
+    };
+    let good = check(&reg, "key-west");
+    let text = ok(&good);
+    assert!(text.contains("0 problem(s)"), "{text}");
+    assert!(text.contains("API key accepted") && text.contains("pothole -> REQPOTHL"), "{text}");
+    assert!(text.contains("no endpoint"), "Eastport is reported as unfiled: {text}");
+    assert!(s.west.requests().is_empty() && s.centre.requests().is_empty(), "a check created a request");
+
+    // A wrong key, an unknown service code, a discovery URL that is not one.
+    let mut g: serde_json::Value = serde_json::from_slice(&std::fs::read(&reg).unwrap()).unwrap();
+    for f in g["features"].as_array_mut().unwrap() {
+        let props = f["properties"].as_object_mut().unwrap();
+        if props["jurisdiction_id"] == CENTRE {
+            props.insert("service_codes".into(), serde_json::json!({"pothole": "REQNOPE"}));
+        }
+        if props["jurisdiction_id"] == WEST {
+            props.insert("discovery".into(), format!("{}nowhere.json", s.west.base_url()).into());
+        }
+    }
+    let bad_reg = tmp.path().join("bad.geojson");
+    std::fs::write(&bad_reg, serde_json::to_vec(&g).unwrap()).unwrap();
+    let bad = check(&bad_reg, "wrong");
+    assert_eq!(bad.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    for needle in [
+        "the API key in TEST_KEY_WEST is refused",
+        "service code REQNOPE (for pothole) is not in the service list",
+        "discovery:",
+        "3 problem(s)",
+    ] {
+        assert!(text.contains(needle), "{needle} not in\n{text}");
+    }
+    assert!(!text.contains("wrong"), "the key itself is never printed");
+}
