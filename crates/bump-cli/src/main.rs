@@ -11,6 +11,7 @@ mod classifier_cmd;
 mod eval_cmd;
 mod open311_cmd;
 mod replay_cmd;
+mod serve_cmd;
 mod simulate_cmd;
 
 use std::io::IsTerminal;
@@ -42,6 +43,17 @@ enum Command {
     /// sync, list filings.
     #[command(subcommand)]
     Open311(open311_cmd::Open311Command),
+    /// Run the server: phone uploads, the pipeline as a stream, the review
+    /// page and API, filing on a schedule.
+    Serve(Box<serve_cmd::ServeArgs>),
+    /// Register phones.
+    #[command(subcommand)]
+    Devices(serve_cmd::DevicesCommand),
+    /// Add reviewers and admins.
+    #[command(subcommand)]
+    Users(serve_cmd::UsersCommand),
+    /// Upload trip batches (JSONL) to a server, as phones do.
+    Upload(serve_cmd::UploadArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +64,10 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate_cmd::run(&args),
         Command::Classifier(cmd) => classifier_cmd::run(&cmd),
         Command::Open311(cmd) => open311_cmd::run(&cmd),
+        Command::Serve(args) => serve_cmd::serve(&args),
+        Command::Devices(cmd) => serve_cmd::devices(&cmd),
+        Command::Users(cmd) => serve_cmd::users(&cmd),
+        Command::Upload(args) => serve_cmd::upload(&args),
     };
     match result {
         Ok(code) => code,

@@ -53,6 +53,10 @@ pub struct Candidate {
     pub last_seen: f64,
     /// The known obstacle it matched, if any.
     pub known: Option<KnownMatch>,
+    /// A reviewer confirmed it: filed whatever its confidence and trips.
+    pub confirmed: bool,
+    /// A reviewer marked it fixed at this time (UTC s).
+    pub fixed_at: Option<f64>,
 }
 
 impl Candidate {
@@ -75,6 +79,8 @@ impl Candidate {
             first_seen: c.first_seen,
             last_seen: c.last_seen,
             known: known.cloned(),
+            confirmed: false,
+            fixed_at: None,
         }
     }
 }
@@ -110,6 +116,8 @@ pub enum Skip {
         /// The filing's marker.
         marker: String,
     },
+    /// A reviewer marked it fixed and no bump came after.
+    MarkedFixed,
     /// Its request was closed and no bump came after.
     Fixed {
         /// The closed filing's marker.
@@ -152,11 +160,16 @@ pub fn decide(
     if dismissed(&c.cluster_id) {
         return Decision::Skip(Skip::Dismissed);
     }
-    if c.trips < cfg.min_trips {
+    if let Some(t) = c.fixed_at
+        && c.last_seen <= t + cfg.reopen_grace_s
+    {
+        return Decision::Skip(Skip::MarkedFixed);
+    }
+    if c.trips < cfg.min_trips && !c.confirmed {
         return Decision::Skip(Skip::TooFewTrips);
     }
     // NaN confidence is never enough.
-    if c.confidence.is_nan() || c.confidence < cfg.min_confidence {
+    if (c.confidence.is_nan() || c.confidence < cfg.min_confidence) && !c.confirmed {
         return Decision::Skip(Skip::LowConfidence);
     }
     let Some(j) = registry.locate(c.lat, c.lon) else {
@@ -297,6 +310,8 @@ mod tests {
             first_seen: 1_700_000_000.0,
             last_seen: 1_700_090_000.0,
             known: None,
+            confirmed: false,
+            fixed_at: None,
         }
     }
 
@@ -376,6 +391,29 @@ mod tests {
             |s| *s == Skip::LowConfidence,
         );
         check(Candidate { trips: 2, ..pothole() }, |s| *s == Skip::TooFewTrips);
+        check(
+            Candidate {
+                fixed_at: Some(pothole().last_seen),
+                ..pothole()
+            },
+            |s| *s == Skip::MarkedFixed,
+        );
+        // A reviewer's confirmation overrides the evidence thresholds.
+        assert!(matches!(
+            decide(
+                &Candidate {
+                    trips: 1,
+                    confidence: 0.1,
+                    confirmed: true,
+                    ..pothole()
+                },
+                &cfg,
+                &r,
+                &no_one,
+                &[]
+            ),
+            Decision::File(_)
+        ));
         check(
             Candidate {
                 known: Some(KnownMatch {

@@ -12,7 +12,7 @@ message.
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::decode::{DecodeError, Document, decode};
 use crate::error::{Error, parse_error_body, parse_retry_after};
@@ -77,12 +77,14 @@ pub enum TokenState {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestQuery {
     /// Ids; when given, everything else is ignored (as the spec says).
+    /// Blank ids are dropped; only blank ids find nothing.
     pub ids: Vec<String>,
-    /// Service codes.
+    /// Service codes; blank ones are dropped.
     pub service_codes: Vec<String>,
     /// Status.
     pub status: Option<RequestStatus>,
-    /// Window start; split into windows of at most 90 days.
+    /// Window start; split into windows of at most 90 days (default 90
+    /// days before `end` when only `end` is set).
     pub start: Option<DateTime<Utc>>,
     /// Window end (default now when `start` is set).
     pub end: Option<DateTime<Utc>>,
@@ -204,14 +206,26 @@ impl Client {
     }
 
     /// Checks the API key without creating anything: a POST for a service
-    /// code no server has, at a valid position. A server that checks keys
-    /// answers 403 (or 401) for a bad key and 400/404 for the unknown code
-    /// with a good one. `Ok(true)`: accepted; `Ok(false)`: refused.
+    /// code no server has ([`KEY_PROBE_CODE`]), at a valid position. A
+    /// server that checks keys answers 403 (or 401) for a bad key and 400/404
+    /// for the unknown code with a good one. A 400/404 can also come before
+    /// the key was looked at (a multi-jurisdiction server refusing a missing
+    /// or unknown `jurisdiction_id`), so its error descriptions decide:
+    ///
+    /// - any mentioning the jurisdiction: inconclusive, an error;
+    /// - else any mentioning the key (`api_key`, `api key`, the word `key`):
+    ///   `Ok(false)`;
+    /// - else any mentioning the service code (the probe code, `service_code`
+    ///   or `service code`): `Ok(true)`;
+    /// - else (no or other descriptions): inconclusive, an error.
+    ///
+    /// `Ok(true)`: accepted; `Ok(false)`: refused.
     ///
     /// # Errors
     ///
-    /// [`Error`] for any other answer, including a success (the server
-    /// accepted an unknown service code, which says nothing about the key).
+    /// [`Error::Invalid`] when the answer does not tell, including a success
+    /// (the server accepted an unknown service code, which says nothing about
+    /// the key) and an inconclusive 400/404; [`Error`] for other failures.
     pub async fn probe_key(&self, lat: f64, long: f64) -> Result<bool, Error> {
         let key = self.cfg.api_key.as_deref().unwrap_or_default();
         let probe = NewRequest {
@@ -227,7 +241,20 @@ impl Client {
                 "POST {url} accepted the made-up service code {KEY_PROBE_CODE}; cannot tell whether the key is valid"
             ))),
             Err(Error::Status { status: 401 | 403, .. }) => Ok(false),
-            Err(Error::Status { status: 400 | 404, .. }) => Ok(true),
+            Err(e @ Error::Status { status: 400 | 404, .. }) => {
+                let refusal = match &e {
+                    Error::Status { errors, .. } => probe_refusal(errors),
+                    _ => ProbeRefusal::Unclear,
+                };
+                match refusal {
+                    ProbeRefusal::Key => Ok(false),
+                    ProbeRefusal::ServiceCode => Ok(true),
+                    ProbeRefusal::Jurisdiction | ProbeRefusal::Unclear => Err(Error::Invalid(format!(
+                        "key check inconclusive, the refusal does not name the service code \
+                         (the key may not have been looked at): {e}"
+                    ))),
+                }
+            }
             Err(e) => Err(e),
         }
     }
@@ -235,6 +262,11 @@ impl Client {
     /// GET service_request_id from a token. A pending token is
     /// [`TokenState::Pending`], whether the server says so with an empty id,
     /// an HTTP 400 carrying the token (FixMyStreet) or a 404.
+    ///
+    /// Some servers answer 404 for a token they have not processed yet, so a
+    /// 404 cannot tell an unknown (mistyped, lost) token from a pending one:
+    /// both read as pending, and callers must bound how long they wait (the
+    /// filer gives up after `token_timeout_s`).
     ///
     /// # Errors
     ///
@@ -271,24 +303,38 @@ impl Client {
     }
 
     /// GET Service Requests: by ids (in chunks), or by date windows of at
-    /// most 90 days, following pages when `page_size` is set.
+    /// most 90 days, following pages when `page_size` is set. Each request
+    /// is returned once, in the order first seen, even if a server lists it
+    /// in two windows or pages.
     ///
     /// # Errors
     ///
     /// [`Error`] on the first failing call.
     pub async fn requests(&self, q: &RequestQuery) -> Result<Vec<ServiceRequest>, Error> {
+        Ok(dedup_by_id(self.requests_raw(q).await?))
+    }
+
+    async fn requests_raw(&self, q: &RequestQuery) -> Result<Vec<ServiceRequest>, Error> {
         let mut out = Vec::new();
-        if !q.ids.is_empty() {
-            for chunk in q.ids.chunks(50) {
+        // An empty parameter is refused by strict servers.
+        let ids = non_blank(&q.ids);
+        if !ids.is_empty() {
+            for chunk in ids.chunks(50) {
                 let mut query = self.base_query();
                 query.push(("service_request_id".into(), chunk.join(",")));
                 out.extend(self.list(query).await?);
             }
             return Ok(out);
         }
+        if !q.ids.is_empty() {
+            // Only blank ids: they name no request, and listing everything
+            // instead would answer another question.
+            return Ok(out);
+        }
         let mut base = self.base_query();
-        if !q.service_codes.is_empty() {
-            base.push(("service_code".into(), q.service_codes.join(",")));
+        let codes = non_blank(&q.service_codes);
+        if !codes.is_empty() {
+            base.push(("service_code".into(), codes.join(",")));
         }
         if let Some(s) = q.status {
             base.push((
@@ -296,12 +342,14 @@ impl Client {
                 if s == RequestStatus::Open { "open" } else { "closed" }.into(),
             ));
         }
-        let windows: Vec<Option<(DateTime<Utc>, DateTime<Utc>)>> = match q.start {
+        let span = match (q.start, q.end) {
+            (None, None) => None,
+            (Some(start), end) => Some((start, end.unwrap_or_else(Utc::now))),
+            (None, Some(end)) => Some((end - MAX_WINDOW, end)),
+        };
+        let windows: Vec<Option<(DateTime<Utc>, DateTime<Utc>)>> = match span {
             None => vec![None],
-            Some(start) => split_windows(start, q.end.unwrap_or_else(Utc::now))
-                .into_iter()
-                .map(Some)
-                .collect(),
+            Some((start, end)) => split_windows(start, end).into_iter().map(Some).collect(),
         };
         for w in windows {
             let mut query = base.clone();
@@ -405,21 +453,54 @@ impl Client {
         retry: bool,
     ) -> Result<Answer, Error> {
         let mut attempt = 0;
+        let mut last: Option<Error> = None;
         loop {
             attempt += 1;
+            if let Err((retry_in, failures)) = self.admit() {
+                // Refused calls are no outcome to record. When this call's own
+                // failures opened the breaker, its last real error says more
+                // than "not tried".
+                return Err(last.unwrap_or_else(|| Error::CircuitOpen {
+                    endpoint: self.cfg.base_url.clone(),
+                    failures,
+                    retry_in,
+                }));
+            }
             let result = self.exchange_once(method, &url, &query, form.as_ref()).await;
             let outcome = result.as_ref().map(|_| ()).map_err(Error::class);
-            if let Ok(mut b) = self.breaker.lock() {
+            let open_now = {
+                // The guard must not live across an await (it is not Send).
+                let mut b = self.lock_breaker();
                 b.record(outcome, Instant::now());
-            }
+                b.check(Instant::now()).is_err()
+            };
             match result {
                 Ok(a) => return Ok(a),
                 Err(e) => match retry.then(|| self.cfg.retry.next_delay(&e, attempt)).flatten() {
-                    Some(delay) => tokio::time::sleep(delay).await,
+                    // No point waiting for a retry the breaker will refuse.
+                    Some(_) if open_now => return Err(e),
+                    Some(delay) => {
+                        last = Some(e);
+                        tokio::time::sleep(delay).await;
+                    }
                     None => return Err(e),
                 },
             }
         }
+    }
+
+    /// Lets one call through the breaker, or says how long it stays shut and
+    /// after how many failures.
+    fn admit(&self) -> Result<(), (Duration, u32)> {
+        let mut b = self.lock_breaker();
+        let failures = b.failures();
+        b.admit(Instant::now()).map_err(|d| (d, failures))
+    }
+
+    fn lock_breaker(&self) -> std::sync::MutexGuard<'_, CircuitBreaker> {
+        // A panic elsewhere cannot leave the counters inconsistent (every
+        // update is a few plain assignments), so a poisoned lock is used as is.
+        self.breaker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn exchange_once(
@@ -429,14 +510,6 @@ impl Client {
         query: &[(String, String)],
         form: Option<&Vec<(String, String)>>,
     ) -> Result<Answer, Error> {
-        let check = self.breaker.lock().map(|b| (b.check(Instant::now()), b.failures()));
-        if let Ok((Err(retry_in), failures)) = check {
-            return Err(Error::CircuitOpen {
-                endpoint: self.cfg.base_url.clone(),
-                failures,
-                retry_in,
-            });
-        }
         let shown_url = if query.is_empty() {
             url.to_owned()
         } else {
@@ -507,6 +580,49 @@ impl Client {
     }
 }
 
+/// What a 400/404 to the key probe refused, by the rule of
+/// [`Client::probe_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeRefusal {
+    Jurisdiction,
+    Key,
+    ServiceCode,
+    Unclear,
+}
+
+fn probe_refusal(errors: &[crate::error::ApiError]) -> ProbeRefusal {
+    // The probe code itself holds the word "key"; it must not count as one.
+    let texts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            format!("{} {}", e.code, e.description)
+                .to_ascii_lowercase()
+                .replace(&KEY_PROBE_CODE.to_ascii_lowercase(), " probe_code ")
+        })
+        .collect();
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    if texts.iter().any(|t| t.contains("jurisdiction")) {
+        ProbeRefusal::Jurisdiction
+    } else if texts
+        .iter()
+        .any(|t| t.contains("apikey") || words(t).iter().any(|w| w == "key"))
+    {
+        ProbeRefusal::Key
+    } else if texts
+        .iter()
+        .any(|t| t.contains("probe_code") || t.contains("service_code") || t.contains("service code"))
+    {
+        ProbeRefusal::ServiceCode
+    } else {
+        ProbeRefusal::Unclear
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
@@ -531,20 +647,39 @@ fn path_segment(s: &str) -> String {
     out
 }
 
-/// Splits `start..end` into consecutive windows of at most 90 days.
+/// Splits `start..=end` into consecutive windows of at most 90 days that do
+/// not overlap: servers read a window inclusively, so each starts one second
+/// after the previous one ends. Both ends are cut to whole seconds first, as
+/// the query sends them, so every second is in exactly one window.
 #[must_use]
 pub fn split_windows(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let start = start.trunc_subsecs(0);
+    let end = end.trunc_subsecs(0);
     let mut out = Vec::new();
     let mut s = start;
-    while s < end {
+    while s <= end {
         let e = (s + MAX_WINDOW).min(end);
         out.push((s, e));
-        s = e;
+        s = e + chrono::TimeDelta::seconds(1);
     }
     if out.is_empty() {
         out.push((start, start));
     }
     out
+}
+
+/// The entries that are not blank, trimmed.
+fn non_blank(xs: &[String]) -> Vec<&str> {
+    xs.iter().map(|x| x.trim()).filter(|x| !x.is_empty()).collect()
+}
+
+/// Drops later copies of a request with an id seen before, keeping order;
+/// requests without an id cannot be told apart and are all kept.
+fn dedup_by_id(list: Vec<ServiceRequest>) -> Vec<ServiceRequest> {
+    let mut seen = std::collections::HashSet::new();
+    list.into_iter()
+        .filter(|r| r.service_request_id.as_ref().is_none_or(|id| seen.insert(id.clone())))
+        .collect()
 }
 
 impl From<DecodeError> for Error {
@@ -572,7 +707,69 @@ mod tests {
         assert_eq!(w[0].0, s);
         assert_eq!(w[2].1, e);
         assert!(w.iter().all(|(a, b)| *b - *a <= MAX_WINDOW));
-        assert!(w.windows(2).all(|p| p[0].1 == p[1].0));
+        assert!(w.windows(2).all(|p| p[0].1 + chrono::TimeDelta::seconds(1) == p[1].0));
+    }
+
+    #[test]
+    fn windows_never_share_a_second() {
+        let s = DateTime::parse_from_rfc3339("2026-01-01T00:00:00.700Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        let w = split_windows(s, s + MAX_WINDOW * 2);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].0.timestamp_subsec_nanos(), 0, "whole seconds, as sent");
+        assert_eq!(w[0].1 + chrono::TimeDelta::seconds(1), w[1].0);
+        assert_eq!(w[1].1, (s + MAX_WINDOW * 2).trunc_subsecs(0));
+        assert_eq!(split_windows(s, s), [(s.trunc_subsecs(0), s.trunc_subsecs(0))]);
+    }
+
+    #[test]
+    fn blank_entries_are_dropped_and_duplicates_kept_once() {
+        let v = vec![" a ".to_owned(), " ".to_owned(), String::new(), "b".to_owned()];
+        assert_eq!(non_blank(&v), ["a", "b"]);
+        let r = |id: Option<&str>| ServiceRequest {
+            service_request_id: id.map(str::to_owned),
+            status: None,
+            status_raw: None,
+            status_notes: None,
+            service_name: None,
+            service_code: None,
+            description: None,
+            agency_responsible: None,
+            service_notice: None,
+            requested_datetime: None,
+            updated_datetime: None,
+            expected_datetime: None,
+            address: None,
+            lat: None,
+            long: None,
+            media_url: Vec::new(),
+            token: None,
+        };
+        let got = dedup_by_id(vec![r(Some("1")), r(None), r(Some("2")), r(Some("1")), r(None)]);
+        let ids: Vec<_> = got.iter().map(|x| x.service_request_id.as_deref()).collect();
+        assert_eq!(ids, [Some("1"), None, Some("2"), None]);
+    }
+
+    #[test]
+    fn probe_refusals_are_read_by_what_they_name() {
+        let e = |d: &str| crate::error::ApiError {
+            code: "400".into(),
+            description: d.into(),
+        };
+        let not_found = e(&format!("service_code {KEY_PROBE_CODE} not found"));
+        assert_eq!(
+            probe_refusal(std::slice::from_ref(&not_found)),
+            ProbeRefusal::ServiceCode
+        );
+        assert_eq!(
+            probe_refusal(&[e("jurisdiction_id nowhere not found"), not_found]),
+            ProbeRefusal::Jurisdiction
+        );
+        assert_eq!(probe_refusal(&[e("Invalid api_key")]), ProbeRefusal::Key);
+        assert_eq!(probe_refusal(&[e("Unknown API key")]), ProbeRefusal::Key);
+        assert_eq!(probe_refusal(&[e("Bad Request")]), ProbeRefusal::Unclear);
+        assert_eq!(probe_refusal(&[]), ProbeRefusal::Unclear);
     }
 
     #[test]

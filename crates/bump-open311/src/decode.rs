@@ -123,13 +123,18 @@ fn decode_json(text: &str) -> Result<Value, DecodeError> {
 }
 
 /// Quotes numbers that have a leading zero (`006` → `"006"`), outside
-/// strings. Leaves everything else untouched.
+/// strings. Leaves everything else untouched. One pass: the last significant
+/// byte outside strings is carried along, so long runs of whitespace cost no
+/// more than any other bytes.
 fn quote_leading_zero_numbers(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len() + 8);
     let mut i = 0;
     let mut in_string = false;
     let mut start_of_plain = 0;
+    // The last non-whitespace byte seen outside strings (a string counts as
+    // its closing quote).
+    let mut last_significant: Option<u8> = None;
     while i < bytes.len() {
         let b = bytes[i];
         if in_string {
@@ -139,6 +144,7 @@ fn quote_leading_zero_numbers(text: &str) -> String {
             }
             if b == b'"' {
                 in_string = false;
+                last_significant = Some(b'"');
             }
             i += 1;
             continue;
@@ -148,11 +154,11 @@ fn quote_leading_zero_numbers(text: &str) -> String {
             i += 1;
             continue;
         }
-        let prev_is_value_start = bytes[..i]
-            .iter()
-            .rev()
-            .find(|c| !c.is_ascii_whitespace())
-            .is_some_and(|&c| c == b':' || c == b',' || c == b'[');
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let prev_is_value_start = matches!(last_significant, Some(b':' | b',' | b'['));
         if b == b'0' && prev_is_value_start && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
             let end = bytes[i..]
                 .iter()
@@ -163,14 +169,23 @@ fn quote_leading_zero_numbers(text: &str) -> String {
             out.push_str(&text[i..end]);
             out.push('"');
             start_of_plain = end;
+            last_significant = Some(b'"');
             i = end;
             continue;
         }
+        last_significant = Some(b);
         i += 1;
     }
     out.push_str(&text[start_of_plain..]);
     out
 }
+
+/// The deepest XML nesting read, root included. Open311 documents are five
+/// levels deep; the limit only keeps the recursive conversion below from
+/// overflowing the stack (roxmltree parses any depth without recursion but
+/// has no nesting limit of its own). JSON is bounded by serde_json's own
+/// limit of 128.
+pub const MAX_XML_DEPTH: usize = 256;
 
 fn decode_xml(text: &str) -> Result<Document, DecodeError> {
     let doc = roxmltree::Document::parse(text).map_err(|e| DecodeError::Malformed {
@@ -180,13 +195,14 @@ fn decode_xml(text: &str) -> Result<Document, DecodeError> {
     let root = doc.root_element();
     Ok(Document {
         root: Some(root.tag_name().name().to_owned()),
-        value: element_value(root),
+        value: element_value(root, 1)?,
     })
 }
 
 /// Spark convention: children by name (repeated ones as an array), text-only
-/// elements as strings, empty elements as `null`.
-fn element_value(node: roxmltree::Node<'_, '_>) -> Value {
+/// elements as strings, empty elements as `null`. `depth` is the element's
+/// own depth, the root being 1.
+fn element_value(node: roxmltree::Node<'_, '_>, depth: usize) -> Result<Value, DecodeError> {
     let children: Vec<_> = node.children().filter(roxmltree::Node::is_element).collect();
     if children.is_empty() {
         let text: String = node
@@ -195,16 +211,23 @@ fn element_value(node: roxmltree::Node<'_, '_>) -> Value {
             .filter_map(|t| t.text())
             .collect();
         let text = text.trim();
-        return if text.is_empty() {
+        return Ok(if text.is_empty() {
             Value::Null
         } else {
             Value::String(text.to_owned())
-        };
+        });
+    }
+    // Checked before recursing, so the stack never holds more than the limit.
+    if depth >= MAX_XML_DEPTH {
+        return Err(DecodeError::Malformed {
+            format: "XML",
+            reason: format!("nesting deeper than {MAX_XML_DEPTH} levels"),
+        });
     }
     let mut map = Map::new();
     for child in children {
         let name = child.tag_name().name().to_owned();
-        let v = element_value(child);
+        let v = element_value(child, depth + 1)?;
         match map.get_mut(&name) {
             // Element values are never arrays, so an array here is a list
             // being built from repeated children.
@@ -218,7 +241,7 @@ fn element_value(node: roxmltree::Node<'_, '_>) -> Value {
             }
         }
     }
-    Value::Object(map)
+    Ok(Value::Object(map))
 }
 
 /// Field names that mark an object as one item rather than a wrapper.
@@ -276,14 +299,13 @@ fn is_wrapper(m: &Map<String, Value>) -> bool {
 /// empty text is absent.
 #[must_use]
 pub fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
+    match peel(v?) {
         Value::String(s) => {
             let s = s.trim();
             (!s.is_empty()).then(|| s.to_owned())
         }
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
-        Value::Array(xs) if xs.len() == 1 => text(xs.first()),
         _ => None,
     }
 }
@@ -291,10 +313,9 @@ pub fn text(v: Option<&Value>) -> Option<String> {
 /// A field as a finite number, forgiving strings.
 #[must_use]
 pub fn number(v: Option<&Value>) -> Option<f64> {
-    match v? {
+    match peel(v?) {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse::<f64>().ok(),
-        Value::Array(xs) if xs.len() == 1 => number(xs.first()),
         _ => None,
     }
     .filter(|x| x.is_finite())
@@ -303,7 +324,7 @@ pub fn number(v: Option<&Value>) -> Option<f64> {
 /// A field as a boolean, forgiving `"true"`/`"false"`, `1`/`0`.
 #[must_use]
 pub fn boolean(v: Option<&Value>) -> Option<bool> {
-    match v? {
+    match peel(v?) {
         Value::Bool(b) => Some(*b),
         Value::Number(n) => n.as_i64().map(|i| i != 0),
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -311,9 +332,19 @@ pub fn boolean(v: Option<&Value>) -> Option<bool> {
             "false" | "0" | "no" => Some(false),
             _ => None,
         },
-        Value::Array(xs) if xs.len() == 1 => boolean(xs.first()),
         _ => None,
     }
+}
+
+/// The value inside any number of one-element arrays, by a loop, so no
+/// nesting can exhaust the stack.
+fn peel(mut v: &Value) -> &Value {
+    while let Value::Array(xs) = v
+        && let [one] = xs.as_slice()
+    {
+        v = one;
+    }
+    v
 }
 
 /// Every string inside a value, depth first (to make a message out of an
@@ -321,15 +352,20 @@ pub fn boolean(v: Option<&Value>) -> Option<bool> {
 #[must_use]
 pub fn all_strings(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    walk_strings(v, &mut out);
+    walk_strings(v, &mut out, 0);
     out
 }
 
-fn walk_strings(v: &Value, out: &mut Vec<String>) {
+fn walk_strings(v: &Value, out: &mut Vec<String>, depth: usize) {
+    // Decoded values are bounded (serde_json: 128, XML: MAX_XML_DEPTH); this
+    // bounds values built some other way too.
+    if depth > MAX_XML_DEPTH {
+        return;
+    }
     match v {
         Value::String(s) if !s.trim().is_empty() => out.push(s.trim().to_owned()),
-        Value::Array(xs) => xs.iter().for_each(|x| walk_strings(x, out)),
-        Value::Object(m) => m.values().for_each(|x| walk_strings(x, out)),
+        Value::Array(xs) => xs.iter().for_each(|x| walk_strings(x, out, depth + 1)),
+        Value::Object(m) => m.values().for_each(|x| walk_strings(x, out, depth + 1)),
         _ => {}
     }
 }
@@ -346,6 +382,33 @@ mod tests {
         assert_eq!(d.value[0]["zipcode"], json!(94122));
         assert_eq!(d.value[0]["lat"], json!(0.5));
         assert_eq!(d.value[0]["s"], json!("a:007"));
+    }
+
+    #[test]
+    fn the_repair_looks_past_whitespace_and_strings() {
+        let d = decode("{\"a\" :\n  007, \"b\": [ 08 ]}").expect("repaired");
+        assert_eq!(d.value["a"], json!("007"));
+        assert_eq!(d.value["b"], json!(["08"]));
+        // A ':' inside a string is no value start.
+        assert_eq!(quote_leading_zero_numbers(r#"["x:" 007]"#), r#"["x:" 007]"#);
+    }
+
+    #[test]
+    fn xml_deeper_than_the_limit_is_malformed() {
+        let nest = |n: usize| format!("{}x{}", "<a>".repeat(n), "</a>".repeat(n));
+        assert!(decode(&nest(MAX_XML_DEPTH)).is_ok());
+        // roxmltree has no nesting limit of its own, so ours is what answers
+        // even far deeper input.
+        for depth in [MAX_XML_DEPTH + 1, 100_000] {
+            let e = decode(&nest(depth)).expect_err("too deep");
+            assert_eq!(
+                e,
+                DecodeError::Malformed {
+                    format: "XML",
+                    reason: format!("nesting deeper than {MAX_XML_DEPTH} levels"),
+                }
+            );
+        }
     }
 
     #[test]

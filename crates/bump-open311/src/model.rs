@@ -330,18 +330,16 @@ fn kind_of(v: &Value) -> &'static str {
 ///
 /// [`DecodeError::Shape`] when it lists no endpoint.
 pub fn read_discovery(doc: &Document) -> Result<Discovery, DecodeError> {
-    let v = &doc.value;
+    let v = unwrap_document(&doc.value, "discovery");
     let endpoints: Vec<DiscoveryEndpoint> = field(v, "endpoints")
         .map(items)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|e| {
-            let formats = field(e, "formats")
-                .map(|f| match f {
-                    Value::Object(m) => m.values().flat_map(string_list).collect(),
-                    other => string_list(other),
-                })
-                .unwrap_or_default();
+            let mut formats = Vec::new();
+            if let Some(f) = field(e, "formats") {
+                collect_formats(f, &mut formats, 0);
+            }
             Some(DiscoveryEndpoint {
                 specification: text(field(e, "specification")).unwrap_or_default(),
                 url: text(field(e, "url"))?,
@@ -361,10 +359,37 @@ pub fn read_discovery(doc: &Document) -> Result<Discovery, DecodeError> {
     })
 }
 
-fn string_list(v: &Value) -> Vec<String> {
+/// The MIME types of `formats`: a list of strings, XML's
+/// `{"format": [...]}`, or XML::Simple's `[{"format": [...]}]`.
+fn collect_formats(v: &Value, out: &mut Vec<String>, depth: usize) {
+    // Three levels hold every known shape; the bound keeps odd input cheap.
+    if depth > 3 {
+        return;
+    }
     match v {
-        Value::Array(xs) => xs.iter().filter_map(|x| text(Some(x))).collect(),
-        other => text(Some(other)).into_iter().collect(),
+        Value::Array(xs) => xs.iter().for_each(|x| collect_formats(x, out, depth + 1)),
+        Value::Object(m) => m.values().for_each(|x| collect_formats(x, out, depth + 1)),
+        other => out.extend(text(Some(other))),
+    }
+}
+
+/// A single-object document without its XML::Simple wrapping: a one-key
+/// object named after the document (`{"service_definition": ...}`) and
+/// one-element arrays around an object are taken off, however nested.
+fn unwrap_document<'a>(v: &'a Value, name: &str) -> &'a Value {
+    let mut v = v;
+    loop {
+        v = match v {
+            Value::Object(m) if m.len() == 1 => match m.get(name) {
+                Some(inner) => inner,
+                None => return v,
+            },
+            Value::Array(xs) => match xs.as_slice() {
+                [one] if one.is_object() => one,
+                _ => return v,
+            },
+            _ => return v,
+        };
     }
 }
 
@@ -401,10 +426,7 @@ pub fn read_services(doc: &Document) -> Result<Vec<Service>, DecodeError> {
 ///
 /// [`DecodeError::Shape`] when it has no service code.
 pub fn read_service_definition(doc: &Document) -> Result<ServiceDefinition, DecodeError> {
-    let v = match &doc.value {
-        Value::Array(xs) if xs.len() == 1 => &xs[0],
-        other => other,
-    };
+    let v = unwrap_document(&doc.value, "service_definition");
     let service_code = text(field(v, "service_code"))
         .ok_or_else(|| DecodeError::Shape("service definition without service_code".into()))?;
     let mut attributes: Vec<Attribute> = field(v, "attributes")
@@ -456,22 +478,59 @@ pub fn read_service_definition(doc: &Document) -> Result<ServiceDefinition, Deco
 }
 
 /// Reads the answer to a POST. A reply with neither id nor token is
-/// returned as such; whether that is an error depends on the service type.
+/// returned as such, an empty request element (XML `<request/>`, which a
+/// blackbox service may answer) included; whether that is an error depends
+/// on the service type.
 ///
 /// # Errors
 ///
 /// [`DecodeError::Shape`] when the body holds no request element.
 pub fn read_post_reply(doc: &Document) -> Result<PostReply, DecodeError> {
     let list = items_or_shape_error(doc, "requests")?;
-    let r = list
-        .first()
-        .ok_or_else(|| DecodeError::Shape("the reply holds no request".into()))?;
+    let r = match list.first() {
+        Some(r) => *r,
+        // The root is the request itself; `items` would have taken a lone
+        // field of it for a wrapper.
+        None if doc.root.as_deref() == Some("request") => &doc.value,
+        None => request_element(&doc.value).ok_or_else(|| DecodeError::Shape("the reply holds no request".into()))?,
+    };
     Ok(PostReply {
         service_request_id: text(field(r, "service_request_id")),
         token: text(field(r, "token")),
         service_notice: text(field(r, "service_notice")),
         account_id: text(field(r, "account_id")),
     })
+}
+
+/// The one `request` element a list wraps, when it has no content (`null`)
+/// or only fields that `items` took for a wrapper.
+fn request_element(v: &Value) -> Option<&Value> {
+    let mut v = v;
+    // Wrappers seen in the wild are at most three deep.
+    for _ in 0..6 {
+        match v {
+            Value::Object(m) if m.len() == 1 => {
+                let (name, inner) = m.iter().next()?;
+                if name == "request" {
+                    return match inner {
+                        Value::Null | Value::Object(_) => Some(inner),
+                        Value::Array(xs) => match xs.as_slice() {
+                            [one @ (Value::Null | Value::Object(_))] => Some(one),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                }
+                v = inner;
+            }
+            Value::Array(xs) => match xs.as_slice() {
+                [one] => v = one,
+                _ => return None,
+            },
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Reads a list of service requests.
@@ -563,6 +622,47 @@ mod tests {
         assert_eq!(r.service_request_id.as_deref(), Some("293944"));
         assert_eq!(r.token.as_deref(), Some("12345"));
         assert_eq!(r.account_id, None);
+    }
+
+    #[test]
+    fn an_empty_request_element_is_a_reply_without_id_or_token() {
+        for body in [
+            "<service_requests><request></request></service_requests>",
+            "<service_requests><request/></service_requests>",
+            "<request/>",
+        ] {
+            let r = read_post_reply(&decode(body).expect("xml")).expect(body);
+            assert_eq!((r.service_request_id, r.token), (None, None), "{body}");
+        }
+        for body in [
+            "<service_requests><request><service_notice>n</service_notice></request></service_requests>",
+            "<request><service_notice>n</service_notice></request>",
+        ] {
+            let r = read_post_reply(&decode(body).expect("xml")).expect(body);
+            assert_eq!(r.service_notice.as_deref(), Some("n"), "{body}");
+        }
+        for body in ["<service_requests/>", "[]"] {
+            assert!(read_post_reply(&decode(body).expect("decodes")).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn xml_simple_single_documents_unwrap() {
+        let d = decode(
+            r#"{"service_definition":[{"service_code":["A"],"attributes":[{"attribute":[{"code":["X"],"order":["1"]}]}]}]}"#,
+        )
+        .expect("json");
+        let def = read_service_definition(&d).expect("definition");
+        assert_eq!(def.service_code, "A");
+        assert_eq!(def.attributes.len(), 1);
+        let d = decode(
+            r#"{"discovery":[{"endpoints":[{"endpoint":[{"specification":["http://wiki.open311.org/GeoReport_v2"],
+                "url":["http://x/"],"type":["production"],"formats":[{"format":["text/xml","application/json"]}]}]}]}]}"#,
+        )
+        .expect("json");
+        let disc = read_discovery(&d).expect("discovery");
+        let e = disc.georeport_v2("production").expect("endpoint");
+        assert_eq!(e.formats, ["text/xml", "application/json"]);
     }
 
     #[test]

@@ -92,13 +92,17 @@ impl Default for BreakerConfig {
 }
 
 /// One endpoint's circuit breaker: closed (calls go through), open (calls
-/// fail at once until `until`), then half-open (one trial call decides).
+/// fail at once until `until`), then half-open: exactly one trial call goes
+/// through and decides, the others fail at once meanwhile. A trial that never
+/// reports (its caller gave up) frees the way for another after `open_ms`.
 #[derive(Debug, Clone)]
 pub struct CircuitBreaker {
     config: BreakerConfig,
     failures: u32,
     open_until: Option<Instant>,
     trips: u32,
+    /// When the half-open trial call in flight was let through.
+    trial_since: Option<Instant>,
 }
 
 impl CircuitBreaker {
@@ -110,19 +114,41 @@ impl CircuitBreaker {
             failures: 0,
             open_until: None,
             trips: 0,
+            trial_since: None,
         }
     }
 
     /// Whether a call may go through now; when not, how long until it may.
+    /// Only looks: [`CircuitBreaker::admit`] lets a call through.
     ///
     /// # Errors
     ///
-    /// The remaining open time.
+    /// The remaining open time, or, while a trial is in flight, the time
+    /// until another trial is allowed.
     pub fn check(&self, now: Instant) -> Result<(), Duration> {
-        match self.open_until {
-            Some(until) if now < until => Err(until - now),
+        match (self.open_until, self.trial_since) {
+            (Some(until), _) if now < until => Err(until - now),
+            (Some(_), Some(since)) => {
+                let stale_at = since + Duration::from_millis(self.config.open_ms);
+                if now < stale_at { Err(stale_at - now) } else { Ok(()) }
+            }
             _ => Ok(()),
         }
+    }
+
+    /// Lets a call through when [`CircuitBreaker::check`] allows it; when
+    /// half-open, that call becomes the one trial, and its outcome must be
+    /// [`CircuitBreaker::record`]ed.
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::check`]; nothing is to be recorded then.
+    pub fn admit(&mut self, now: Instant) -> Result<(), Duration> {
+        self.check(now)?;
+        if self.open_until.is_some() {
+            self.trial_since = Some(now);
+        }
+        Ok(())
     }
 
     /// Consecutive failures so far.
@@ -131,16 +157,19 @@ impl CircuitBreaker {
         self.failures
     }
 
-    /// Records a call's outcome. Only transient failures count: a 400 says
-    /// the request was wrong, not that the endpoint is down.
+    /// Records the outcome of a call that was admitted. Only transient
+    /// failures count: a 400 says the request was wrong, not that the
+    /// endpoint is down. A refusal of the breaker itself is not an outcome
+    /// and changes nothing.
     pub fn record(&mut self, outcome: Result<(), ErrorClass>, now: Instant) {
         match outcome {
+            Err(ErrorClass::CircuitOpen) => return,
             Ok(()) => {
                 self.failures = 0;
                 self.open_until = None;
                 self.trips = 0;
             }
-            Err(class) if class.is_transient() && class != ErrorClass::CircuitOpen => {
+            Err(class) if class.is_transient() => {
                 self.failures += 1;
                 let was_open = self.open_until.is_some();
                 if self.failures >= self.config.failure_threshold || was_open {
@@ -151,6 +180,7 @@ impl CircuitBreaker {
             }
             Err(_) => self.failures = 0,
         }
+        self.trial_since = None;
     }
 }
 
@@ -211,6 +241,40 @@ mod tests {
         b.record(Ok(()), t2);
         assert!(b.check(t2).is_ok());
         assert_eq!(b.failures(), 0);
+    }
+
+    #[test]
+    fn half_open_lets_one_trial_through_until_it_reports_or_goes_stale() {
+        let mut b = CircuitBreaker::new(BreakerConfig {
+            failure_threshold: 1,
+            open_ms: 1000,
+        });
+        let t0 = Instant::now();
+        b.record(Err(ErrorClass::Server), t0);
+        let t1 = t0 + Duration::from_millis(1001);
+        assert!(b.admit(t1).is_ok(), "the trial");
+        assert_eq!(b.admit(t1), Err(Duration::from_millis(1000)), "one trial at a time");
+        assert!(b.check(t1 + Duration::from_millis(500)).is_err());
+        // The trial never reported: another may go after open_ms.
+        let t2 = t1 + Duration::from_millis(1000);
+        assert!(b.admit(t2).is_ok(), "a new trial");
+        assert!(b.admit(t2).is_err());
+        b.record(Ok(()), t2);
+        assert!(b.admit(t2).is_ok() && b.admit(t2).is_ok(), "closed: everyone");
+    }
+
+    #[test]
+    fn a_refusal_is_not_an_outcome() {
+        let mut b = CircuitBreaker::new(BreakerConfig {
+            failure_threshold: 2,
+            open_ms: 1000,
+        });
+        let t = Instant::now();
+        b.record(Err(ErrorClass::Server), t);
+        b.record(Err(ErrorClass::Server), t);
+        b.record(Err(ErrorClass::CircuitOpen), t);
+        assert_eq!(b.failures(), 2);
+        assert_eq!(b.check(t), Err(Duration::from_millis(1000)));
     }
 
     #[test]

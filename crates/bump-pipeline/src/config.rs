@@ -36,6 +36,10 @@ pub struct PipelineConfig {
     pub filing: FilingConfig,
     /// The embedded store.
     pub store: StoreConfig,
+    /// What is kept of volunteers' trips.
+    pub privacy: PrivacyConfig,
+    /// `streetbump serve`.
+    pub serve: ServeConfig,
 }
 
 /// The `[preprocess]` section.
@@ -178,6 +182,71 @@ impl Default for FilingConfig {
             breaker_open_s: 60,
             reconcile_margin_s: 3600,
             token_timeout_s: 86_400,
+        }
+    }
+}
+
+/// The `[privacy]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Bumps and coverage within this distance of a trip's first or last
+    /// GPS fix are dropped (where volunteers live and work), m; 0 keeps all.
+    pub trim_m: f64,
+    /// Raw batches are deleted this long after their trip was processed, days.
+    pub raw_retention_days: f64,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            trim_m: 200.0,
+            raw_retention_days: 30.0,
+        }
+    }
+}
+
+/// The `[serve]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Largest request body, compressed or not, bytes.
+    pub max_body_bytes: usize,
+    /// Uploads are refused (503 with Retry-After) while this many batches
+    /// wait to be processed.
+    pub max_pending_batches: usize,
+    /// A trip without its final batch is processed this long after its
+    /// latest batch, s.
+    pub trip_timeout_s: f64,
+    /// Trips processed at once (each on a blocking thread).
+    pub workers: usize,
+    /// Capacity of each channel between stages.
+    pub channel_capacity: usize,
+    /// The filer (and status sync) runs this often, s.
+    pub filing_interval_s: f64,
+    /// Review sessions last this long, hours.
+    pub session_hours: f64,
+    /// Base map tiles, `{z}/{x}/{y}` template; "" for none.
+    pub tiles_url: String,
+    /// Attribution shown with the tiles.
+    pub tiles_attribution: String,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 8 << 20,
+            max_pending_batches: 10_000,
+            trip_timeout_s: 600.0,
+            workers: 2,
+            channel_capacity: 64,
+            filing_interval_s: 60.0,
+            session_hours: 12.0,
+            tiles_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
+            tiles_attribution: "© OpenStreetMap contributors".into(),
         }
     }
 }
@@ -396,6 +465,37 @@ impl PipelineConfig {
         }
         if f.timeout_ms == 0 || f.max_attempts == 0 || f.breaker_failures == 0 {
             p.push("filing.timeout_ms, max_attempts and breaker_failures must be at least 1".to_owned());
+        }
+        if !(self.privacy.trim_m.is_finite() && self.privacy.trim_m >= 0.0) {
+            p.push(format!(
+                "privacy.trim_m = {}: must be zero or more metres",
+                self.privacy.trim_m
+            ));
+        }
+        if !(self.privacy.raw_retention_days.is_finite() && self.privacy.raw_retention_days >= 0.0) {
+            p.push(format!(
+                "privacy.raw_retention_days = {}: must be zero or more",
+                self.privacy.raw_retention_days
+            ));
+        }
+        let sv = &self.serve;
+        if sv.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.push(format!("serve.listen = {:?}: not an address:port", sv.listen));
+        }
+        if sv.max_body_bytes < 1024 || sv.max_pending_batches == 0 || sv.workers == 0 || sv.channel_capacity == 0 {
+            p.push(
+                "serve.max_body_bytes (>= 1024), max_pending_batches, workers and channel_capacity must be positive"
+                    .to_owned(),
+            );
+        }
+        for (key, v) in [
+            ("serve.trip_timeout_s", sv.trip_timeout_s),
+            ("serve.filing_interval_s", sv.filing_interval_s),
+            ("serve.session_hours", sv.session_hours),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                p.push(format!("{key} = {v}: must be a positive number"));
+            }
         }
         if self.store.data_dir.trim().is_empty() {
             p.push("store.data_dir is empty".to_owned());

@@ -131,6 +131,19 @@ impl TripProcessor {
     /// # Errors
     /// [`PreprocessError`] when nothing usable remains of the trip.
     pub fn run(&mut self, trip: &Trip) -> Result<TripOutcome, PreprocessError> {
+        self.run_with_traces(trip, 0.0).map(|(o, _)| o)
+    }
+
+    /// Processes one trip and cuts, for each bump, the vertical
+    /// acceleration within `half_window_s` of its peak (none when 0).
+    ///
+    /// # Errors
+    /// [`PreprocessError`] when nothing usable remains of the trip.
+    pub fn run_with_traces(
+        &mut self,
+        trip: &Trip,
+        half_window_s: f64,
+    ) -> Result<(TripOutcome, Vec<Option<Trace>>), PreprocessError> {
         let pre = preprocess(trip, &self.cfg.preprocess)?;
         let mut bumps = Vec::new();
         self.detect.detect(trip, &pre, &mut bumps)?;
@@ -145,13 +158,68 @@ impl TripProcessor {
                 speed_mps: p.speed_mps,
             })
             .collect();
-        let coverage = coverage_cells(&samples, self.cfg.cluster.min_pass_speed_mps);
-        Ok(TripOutcome {
-            report: pre.report,
-            bumps,
-            coverage,
-        })
+        let mut coverage = coverage_cells(&samples, self.cfg.cluster.min_pass_speed_mps);
+        let trim = self.cfg.privacy.trim_m;
+        if trim > 0.0
+            && let (Some(first), Some(last)) = (samples.first(), samples.last())
+        {
+            let near = |lat: f64, lon: f64| {
+                bump_geo::distance_m(lat, lon, first.lat, first.lon) < trim
+                    || bump_geo::distance_m(lat, lon, last.lat, last.lon) < trim
+            };
+            bumps.retain(|b| !near(b.lat, b.lon));
+            coverage.retain(|c, _| {
+                let ll = h3o::LatLng::from(*c);
+                !near(ll.lat(), ll.lng())
+            });
+        }
+        let traces = if half_window_s > 0.0 {
+            bumps.iter().map(|b| trace_at(&pre, b.t, half_window_s)).collect()
+        } else {
+            Vec::new()
+        };
+        Ok((
+            TripOutcome {
+                report: pre.report,
+                bumps,
+                coverage,
+            },
+            traces,
+        ))
     }
+}
+
+/// Vertical acceleration around a bump, for reviewers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Trace {
+    /// Time of the first value, UTC seconds.
+    pub t0: f64,
+    /// Sample rate, Hz.
+    pub sample_rate_hz: f64,
+    /// Vertical acceleration minus its mean over the window, m/s².
+    pub values_mps2: Vec<f64>,
+}
+
+fn trace_at(pre: &crate::Preprocessed, t: f64, half: f64) -> Option<Trace> {
+    let seg = pre
+        .segments
+        .iter()
+        .find(|s| t >= s.t0 && t <= s.time(s.vertical.len().saturating_sub(1)))?;
+    let idx = |x: f64| -> usize {
+        let k = ((x - seg.t0) * seg.fs).round().max(0.0);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped below")]
+        let k = k as usize;
+        k.min(seg.vertical.len().saturating_sub(1))
+    };
+    let (a, b) = (idx(t - half), idx(t + half));
+    let w = seg.vertical.get(a..=b)?;
+    #[allow(clippy::cast_precision_loss, reason = "window lengths fit f64")]
+    let mean = w.iter().sum::<f64>() / w.len() as f64;
+    Some(Trace {
+        t0: seg.time(a),
+        sample_rate_hz: seg.fs,
+        values_mps2: w.iter().map(|v| v - mean).collect(),
+    })
 }
 
 impl Stage for TripProcessor {

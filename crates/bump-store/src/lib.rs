@@ -10,6 +10,9 @@ The embedded durable store: one SQLite database in the data directory.
   reviewers' decisions and an audit log of who did what.
 
 Times are stored as RFC 3339 text in UTC, which sorts as time does.
+Write transactions begin `IMMEDIATE`: a transaction that reads and then
+writes would otherwise fail with "database is locked" instead of waiting
+for the busy timeout when another connection writes.
 */
 
 use std::path::{Path, PathBuf};
@@ -28,7 +31,13 @@ use bump_filing::{Filing, FilingState, NewFiling, Outbox, StoreError};
 pub const DB_FILE: &str = "streetbump.db";
 
 /// Migrations: version, name, SQL. Append only; never edit a released one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "filings", include_str!("../migrations/0001_filings.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "filings", include_str!("../migrations/0001_filings.sql")),
+    (2, "serve", include_str!("../migrations/0002_serve.sql")),
+];
+
+mod serve;
+pub use serve::{BatchPut, StoredBump};
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +98,7 @@ pub struct Review {
 /// The store.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     path: PathBuf,
 }
 
@@ -134,7 +143,7 @@ impl Store {
         &self.path
     }
 
-    fn db(&self, source: sqlx::Error) -> Error {
+    pub(crate) fn db(&self, source: sqlx::Error) -> Error {
         Error::Db {
             path: self.path.clone(),
             source,
@@ -162,7 +171,8 @@ impl Store {
             });
         }
         for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-            let mut tx: Transaction<'_, Sqlite> = self.pool.begin().await.map_err(|e| self.db(e))?;
+            let mut tx: Transaction<'_, Sqlite> =
+                self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
             sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| self.db(e))?;
             sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
                 .bind(version)
@@ -196,7 +206,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn add_review(&self, r: &Review) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
         sqlx::query("INSERT INTO reviews (cluster_id, action, value, actor, at, note) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&r.cluster_id)
             .bind(&r.action)
@@ -288,7 +298,7 @@ impl Store {
             .map_err(|e| self.db(e))
     }
 
-    fn time(&self, s: &str) -> Result<DateTime<Utc>, Error> {
+    pub(crate) fn time(&self, s: &str) -> Result<DateTime<Utc>, Error> {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| Error::Corrupt {
@@ -348,7 +358,7 @@ impl Store {
     }
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
@@ -359,7 +369,11 @@ fn store_error(e: Error) -> StoreError {
 impl Outbox for Store {
     async fn insert(&self, f: &NewFiling, now: DateTime<Utc>) -> Result<Option<Filing>, StoreError> {
         let attributes = serde_json::to_string(&f.attributes).map_err(|e| StoreError(e.to_string()))?;
-        let mut tx = self.pool.begin().await.map_err(|e| store_error(self.db(e)))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| store_error(self.db(e)))?;
         let done = sqlx::query(
             "INSERT INTO filings (marker, cluster_id, class, lat, lon, jurisdiction_id, service_code, attributes,
                                   description, generation, reopens, state, attempts, created_at, updated_at)
@@ -408,7 +422,11 @@ impl Outbox for Store {
     }
 
     async fn update(&self, f: &Filing) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| store_error(self.db(e)))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| store_error(self.db(e)))?;
         let before: Option<String> = sqlx::query("SELECT state FROM filings WHERE id = ?")
             .bind(f.id)
             .fetch_optional(&mut *tx)

@@ -368,9 +368,15 @@ fn check_validates_the_registry_against_each_endpoint() {
     let good = check(&reg, "key-west");
     let text = ok(&good);
     assert!(text.contains("0 problem(s)"), "{text}");
-    assert!(text.contains("API key accepted") && text.contains("pothole -> REQPOTHL"), "{text}");
+    assert!(
+        text.contains("API key accepted") && text.contains("pothole -> REQPOTHL"),
+        "{text}"
+    );
     assert!(text.contains("no endpoint"), "Eastport is reported as unfiled: {text}");
-    assert!(s.west.requests().is_empty() && s.centre.requests().is_empty(), "a check created a request");
+    assert!(
+        s.west.requests().is_empty() && s.centre.requests().is_empty(),
+        "a check created a request"
+    );
 
     // A wrong key, an unknown service code, a discovery URL that is not one.
     let mut g: serde_json::Value = serde_json::from_slice(&std::fs::read(&reg).unwrap()).unwrap();

@@ -1,0 +1,482 @@
+/*!
+What `streetbump serve` keeps: devices, reviewers and sessions; batches
+from acceptance until (and a retention period after) processing; trips;
+the evidence (bumps and coverage); the clusters computed from it; obstacles
+reviewers added to the inventory.
+
+A trip's evidence and the marks that its batches were processed are written
+in one transaction, and a trip is reprocessed from scratch when a batch
+arrives late: so evidence is never counted twice and never lost, whatever
+moment the process is killed at.
+*/
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::{Error, Store, ts};
+
+/// What storing a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchPut {
+    /// New; stored.
+    Inserted,
+    /// The same batch (same key, same bytes) was already stored.
+    Duplicate,
+    /// The key was stored with different content.
+    Conflict,
+}
+
+/// A stored bump: the JSON of what clustering needs, and of its trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBump {
+    /// Bump id (text).
+    pub bump_id: String,
+    /// Trip.
+    pub trip_id: String,
+    /// UTC seconds.
+    pub t: f64,
+    /// JSON.
+    pub obs: String,
+    /// JSON, when kept.
+    pub trace: Option<String>,
+}
+
+impl Store {
+    /// Registers a device by the hash of its token.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`], e.g. when the id exists.
+    pub async fn add_device(&self, device_id: &str, name: &str, token_hash: &str) -> Result<(), Error> {
+        sqlx::query("INSERT INTO devices (device_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)")
+            .bind(device_id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(ts(Utc::now()))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.db(e))
+    }
+
+    /// Gives a device a new token (the old one stops working).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn rotate_device_token(&self, device_id: &str, token_hash: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE devices SET token_hash = ?, revoked_at = NULL WHERE device_id = ?")
+            .bind(token_hash)
+            .bind(device_id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.db(e))
+    }
+
+    /// The device a token hash belongs to, unless revoked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn device_by_token(&self, token_hash: &str) -> Result<Option<String>, Error> {
+        sqlx::query("SELECT device_id FROM devices WHERE token_hash = ? AND revoked_at IS NULL")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .and_then(|r| r.map(|r| r.try_get("device_id")).transpose())
+            .map_err(|e| self.db(e))
+    }
+
+    /// Adds or replaces a user.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn put_user(&self, username: &str, role: &str, password_hash: &str) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
+        )
+        .bind(username)
+        .bind(role)
+        .bind(password_hash)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.db(e))
+    }
+
+    /// A user's role and password hash.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn user(&self, username: &str) -> Result<Option<(String, String)>, Error> {
+        let row = sqlx::query("SELECT role, password_hash FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        row.map(|r| Ok((r.try_get("role")?, r.try_get("password_hash")?)))
+            .transpose()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Records a session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn add_session(&self, token_hash: &str, username: &str, expires_at: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query("INSERT INTO sessions (token_hash, username, expires_at) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(username)
+            .bind(ts(expires_at))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.db(e))
+    }
+
+    /// The user and role of a live session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(String, String)>, Error> {
+        let row = sqlx::query(
+            "SELECT s.username, u.role FROM sessions s JOIN users u ON u.username = s.username
+             WHERE s.token_hash = ? AND s.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        row.map(|r| Ok((r.try_get("username")?, r.try_get("role")?)))
+            .transpose()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Ends a session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.db(e))
+    }
+
+    /// Stores a batch durably (the caller acknowledges only after this
+    /// returns) and notes its trip as to be (re)processed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    #[allow(clippy::too_many_arguments, reason = "one row's columns")]
+    pub async fn put_batch(
+        &self,
+        trip_id: &str,
+        seq: u32,
+        device_id: &str,
+        is_final: bool,
+        body: &[u8],
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BatchPut, Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
+        let existing: Option<String> = sqlx::query("SELECT digest FROM batches WHERE trip_id = ? AND seq = ?")
+            .bind(trip_id)
+            .bind(i64::from(seq))
+            .fetch_optional(&mut *tx)
+            .await
+            .and_then(|r| r.map(|r| r.try_get("digest")).transpose())
+            .map_err(|e| self.db(e))?;
+        if let Some(d) = existing {
+            return Ok(if d == digest {
+                BatchPut::Duplicate
+            } else {
+                BatchPut::Conflict
+            });
+        }
+        sqlx::query(
+            "INSERT INTO batches (trip_id, seq, device_id, body, digest, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(trip_id)
+        .bind(i64::from(seq))
+        .bind(device_id)
+        .bind(body)
+        .bind(digest)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        sqlx::query(
+            "INSERT INTO trips (trip_id, device_id, final_seq, last_batch_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (trip_id) DO UPDATE SET
+                final_seq = COALESCE(excluded.final_seq, trips.final_seq),
+                last_batch_at = excluded.last_batch_at,
+                processed_at = NULL",
+        )
+        .bind(trip_id)
+        .bind(device_id)
+        .bind(is_final.then_some(i64::from(seq)))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(BatchPut::Inserted)
+    }
+
+    /// Batches not yet processed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn pending_batches(&self) -> Result<usize, Error> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM batches WHERE processed_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get("n"))
+            .map_err(|e| self.db(e))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Trips ready to (re)process: complete (every batch up to the final
+    /// one is in) or silent for `timeout_s`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn ready_trips(&self, now: DateTime<Utc>, timeout_s: f64) -> Result<Vec<String>, Error> {
+        #[allow(clippy::cast_possible_truncation, reason = "a timeout in whole milliseconds")]
+        let cutoff = now - chrono::TimeDelta::milliseconds((timeout_s * 1000.0) as i64);
+        let rows = sqlx::query(
+            "SELECT t.trip_id FROM trips t
+             WHERE t.processed_at IS NULL AND (
+                 t.last_batch_at <= ?
+                 OR (t.final_seq IS NOT NULL
+                     AND (SELECT COUNT(*) FROM batches b WHERE b.trip_id = t.trip_id) = t.final_seq + 1))
+             ORDER BY t.last_batch_at, t.trip_id",
+        )
+        .bind(ts(cutoff))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        rows.iter()
+            .map(|r| r.try_get("trip_id"))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.db(e))
+    }
+
+    /// A trip's batches as received, by sequence number.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn trip_batches(&self, trip_id: &str) -> Result<Vec<Vec<u8>>, Error> {
+        let rows = sqlx::query("SELECT body FROM batches WHERE trip_id = ? ORDER BY seq")
+            .bind(trip_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.iter()
+            .map(|r| r.try_get("body"))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Replaces a trip's evidence and marks it and its batches processed,
+    /// in one transaction. Returns the number of batches that arrived
+    /// after `started` (the trip stays pending for them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn commit_trip(
+        &self,
+        trip_id: &str,
+        bumps: &[StoredBump],
+        coverage: &[(String, f64)],
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
+        for table in [
+            "DELETE FROM bumps WHERE trip_id = ?",
+            "DELETE FROM coverage WHERE trip_id = ?",
+        ] {
+            sqlx::query(table)
+                .bind(trip_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+        }
+        for b in bumps {
+            sqlx::query("INSERT OR REPLACE INTO bumps (bump_id, trip_id, t, obs, trace) VALUES (?, ?, ?, ?, ?)")
+                .bind(&b.bump_id)
+                .bind(&b.trip_id)
+                .bind(b.t)
+                .bind(&b.obs)
+                .bind(&b.trace)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+        }
+        for (cell, t) in coverage {
+            sqlx::query("INSERT OR REPLACE INTO coverage (trip_id, cell, t) VALUES (?, ?, ?)")
+                .bind(trip_id)
+                .bind(cell)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+        }
+        // Batches received while the trip was being processed stay pending,
+        // and so does the trip.
+        sqlx::query("UPDATE batches SET processed_at = ? WHERE trip_id = ? AND received_at <= ?")
+            .bind(ts(now))
+            .bind(trip_id)
+            .bind(ts(started))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        sqlx::query("UPDATE trips SET processed_at = ?, bumps = ? WHERE trip_id = ? AND last_batch_at <= ?")
+            .bind(ts(now))
+            .bind(i64::try_from(bumps.len()).unwrap_or(i64::MAX))
+            .bind(trip_id)
+            .bind(ts(started))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Every stored bump.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn bumps(&self) -> Result<Vec<StoredBump>, Error> {
+        let rows = sqlx::query("SELECT bump_id, trip_id, t, obs, trace FROM bumps ORDER BY bump_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredBump {
+                    bump_id: r.try_get("bump_id")?,
+                    trip_id: r.try_get("trip_id")?,
+                    t: r.try_get("t")?,
+                    obs: r.try_get("obs")?,
+                    trace: r.try_get("trace")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Every coverage row: (trip, cell, first time).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn coverage(&self) -> Result<Vec<(String, String, f64)>, Error> {
+        let rows = sqlx::query("SELECT trip_id, cell, t FROM coverage ORDER BY trip_id, cell")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("trip_id")?, r.try_get("cell")?, r.try_get("t")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Replaces the stored clusters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn save_clusters(&self, clusters: &[(String, String)]) -> Result<(), Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
+        sqlx::query("DELETE FROM clusters")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        for (id, body) in clusters {
+            sqlx::query("INSERT INTO clusters (cluster_id, body) VALUES (?, ?)")
+                .bind(id)
+                .bind(body)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+        }
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Adds an obstacle to the inventory (reviewers' "known obstacle").
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn add_known(&self, asset_id: &str, kind: &str, lat: f64, lon: f64, by: &str) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO known_obstacles (asset_id, kind, lat, lon, added_by, added_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(asset_id)
+        .bind(kind)
+        .bind(lat)
+        .bind(lon)
+        .bind(by)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.db(e))
+    }
+
+    /// Obstacles reviewers added: (asset id, kind, lat, lon).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn known(&self) -> Result<Vec<(String, String, f64, f64)>, Error> {
+        let rows = sqlx::query("SELECT asset_id, kind, lat, lon FROM known_obstacles ORDER BY asset_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("asset_id")?,
+                    r.try_get("kind")?,
+                    r.try_get("lat")?,
+                    r.try_get("lon")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Deletes raw batches processed before `before`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn delete_processed_batches(&self, before: DateTime<Utc>) -> Result<u64, Error> {
+        sqlx::query("DELETE FROM batches WHERE processed_at IS NOT NULL AND processed_at < ?")
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| self.db(e))
+    }
+}
