@@ -169,19 +169,6 @@ fn devices_in(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     Ok(ids.into_iter().collect())
 }
 
-async fn register(store: &Store, ids: &[(String, String)]) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut tokens = BTreeMap::new();
-    for (id, name) in ids {
-        let token = auth::new_token().context("no randomness")?;
-        store
-            .add_device(id, name, &auth::token_hash(&token))
-            .await
-            .with_context(|| format!("cannot register device {id} (already registered?)"))?;
-        tokens.insert(id.clone(), token);
-    }
-    Ok(tokens)
-}
-
 pub(crate) fn devices(cmd: &DevicesCommand) -> anyhow::Result<ExitCode> {
     let DevicesCommand::Add(a) = cmd;
     let cfg = crate::load_config(a.config.as_ref())?;
@@ -199,7 +186,7 @@ pub(crate) fn devices(cmd: &DevicesCommand) -> anyhow::Result<ExitCode> {
     };
     let tokens = runtime()?.block_on(async {
         let store = Store::open(&dir).await?;
-        register(&store, &ids).await
+        register_or_rotate(&store, &ids).await
     })?;
     match &a.out {
         Some(p) => {

@@ -7,5 +7,7 @@ mod classifier;
 mod filing;
 /// `streetbump replay` and `eval` on the committed fixtures and on bad input.
 mod replay;
+/// `streetbump serve` killed and stopped as a real process.
+mod serve;
 /// `streetbump simulate`: determinism and the committed fixture.
 mod simulate;
