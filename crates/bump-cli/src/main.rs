@@ -7,6 +7,7 @@ else. Exit status: 0 on success, 1 when some input failed (the rest was
 still processed), 2 on a usage or configuration error.
 */
 
+mod bench_cmd;
 mod classifier_cmd;
 mod eval_cmd;
 mod open311_cmd;
@@ -54,6 +55,9 @@ enum Command {
     Users(serve_cmd::UsersCommand),
     /// Upload trip batches (JSONL) to a server, as phones do.
     Upload(serve_cmd::UploadArgs),
+    /// Measure every stage and the whole on a simulated city; with --serve,
+    /// the server over HTTP.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Devices(cmd) => serve_cmd::devices(&cmd),
         Command::Users(cmd) => serve_cmd::users(&cmd),
         Command::Upload(args) => serve_cmd::upload(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -99,6 +99,10 @@ pub struct Review {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: SqlitePool,
+    /// One writer at a time inside the process: waiters queue here and
+    /// start as soon as the lock is free, instead of sleeping in SQLite's
+    /// busy handler (whose backoff reaches hundreds of milliseconds).
+    write: std::sync::Arc<tokio::sync::Mutex<()>>,
     path: PathBuf,
 }
 
@@ -132,9 +136,22 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(db)?;
-        let store = Self { pool, path };
+        let store = Self {
+            pool,
+            path,
+            write: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Begins a write transaction (`IMMEDIATE`), holding the writer lock.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<(tokio::sync::OwnedMutexGuard<()>, Transaction<'static, Sqlite>), sqlx::Error> {
+        let guard = std::sync::Arc::clone(&self.write).lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok((guard, tx))
     }
 
     /// The database file.
@@ -206,7 +223,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn add_review(&self, r: &Review) -> Result<(), Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
         sqlx::query("INSERT INTO reviews (cluster_id, action, value, actor, at, note) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&r.cluster_id)
             .bind(&r.action)
@@ -369,11 +386,7 @@ fn store_error(e: Error) -> StoreError {
 impl Outbox for Store {
     async fn insert(&self, f: &NewFiling, now: DateTime<Utc>) -> Result<Option<Filing>, StoreError> {
         let attributes = serde_json::to_string(&f.attributes).map_err(|e| StoreError(e.to_string()))?;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| store_error(self.db(e)))?;
+        let (_w, mut tx) = self.begin_write().await.map_err(|e| store_error(self.db(e)))?;
         let done = sqlx::query(
             "INSERT INTO filings (marker, cluster_id, class, lat, lon, jurisdiction_id, service_code, attributes,
                                   description, generation, reopens, state, attempts, created_at, updated_at)
@@ -422,11 +435,7 @@ impl Outbox for Store {
     }
 
     async fn update(&self, f: &Filing) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| store_error(self.db(e)))?;
+        let (_w, mut tx) = self.begin_write().await.map_err(|e| store_error(self.db(e)))?;
         let before: Option<String> = sqlx::query("SELECT state FROM filings WHERE id = ?")
             .bind(f.id)
             .fetch_optional(&mut *tx)

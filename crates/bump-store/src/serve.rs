@@ -191,7 +191,7 @@ impl Store {
         digest: &str,
         now: DateTime<Utc>,
     ) -> Result<BatchPut, Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
         let existing: Option<String> = sqlx::query("SELECT digest FROM batches WHERE trip_id = ? AND seq = ?")
             .bind(trip_id)
             .bind(i64::from(seq))
@@ -309,7 +309,7 @@ impl Store {
         started: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
         for table in [
             "DELETE FROM bumps WHERE trip_id = ?",
             "DELETE FROM coverage WHERE trip_id = ?",
@@ -406,7 +406,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn save_clusters(&self, clusters: &[(String, String)]) -> Result<(), Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
         sqlx::query("DELETE FROM clusters")
             .execute(&mut *tx)
             .await
@@ -478,5 +478,26 @@ impl Store {
             .await
             .map(|r| r.rows_affected())
             .map_err(|e| self.db(e))
+    }
+
+    /// For every processed trip, milliseconds from its latest batch's
+    /// arrival to its evidence being committed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`].
+    pub async fn trip_latencies(&self) -> Result<Vec<f64>, Error> {
+        let rows = sqlx::query("SELECT last_batch_at, processed_at FROM trips WHERE processed_at IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let a: String = r.try_get("last_batch_at").map_err(|e| self.db(e))?;
+            let b: String = r.try_get("processed_at").map_err(|e| self.db(e))?;
+            #[allow(clippy::cast_precision_loss, reason = "milliseconds of a run fit f64")]
+            out.push((self.time(&b)? - self.time(&a)?).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+        Ok(out)
     }
 }

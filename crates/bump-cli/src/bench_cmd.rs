@@ -1,0 +1,369 @@
+/*!
+`streetbump bench`: the speed and memory of every stage and of the whole,
+on a simulated city's trips.
+
+Pipeline mode times each stage over every trip on one thread: JSON upload
+parsing and validation, assembling batches into a trip, preprocessing
+(cleaning, GPS track, resampling, reorientation, speed), detection,
+coverage, cluster updates, and the final clustering and classification.
+Serve mode starts the embedded server on a temporary data directory and
+has concurrent clients upload the trips' batches over HTTP at a set rate,
+measuring each acknowledgement's latency and, from the store, each trip's
+time from its final batch to its evidence being clustered.
+
+The simulation itself is not timed. Peak memory is the process's high-water
+mark (`VmHWM`), which includes the simulated trips held in memory.
+*/
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bump_cluster::{BumpObs, ClusterIndex, TrackSample, coverage_cells};
+use bump_core::{AccelUnit, TripBatch};
+use bump_pipeline::{DetectStage, PipelineConfig, preprocess};
+use bump_sim::{SimParams, Simulation};
+use clap::Args;
+use serde_json::json;
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Trips to simulate.
+    #[arg(long, default_value_t = 50)]
+    trips: u64,
+    /// Minutes per trip.
+    #[arg(long, default_value_t = 20.0)]
+    minutes: f64,
+    /// Phone sample rate, Hz (every phone alike).
+    #[arg(long, default_value_t = 100.0)]
+    rate_hz: f64,
+    /// Simulation seed.
+    #[arg(long, default_value_t = 3)]
+    seed: u64,
+    /// Also (or only, with --serve-only) measure the server over HTTP.
+    #[arg(long)]
+    serve: bool,
+    /// Measure only the server.
+    #[arg(long)]
+    serve_only: bool,
+    /// Upload rate in serve mode, batches per second (all clients together).
+    #[arg(long, default_value_t = 200.0)]
+    batches_per_s: f64,
+    /// Concurrent clients in serve mode.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Accelerometer samples per uploaded batch in serve mode.
+    #[arg(long, default_value_t = 1000)]
+    batch_samples: usize,
+    /// Write the figures as JSON here too.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The process's peak resident memory, MB (Linux; 0 elsewhere).
+fn peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[derive(Debug, Default)]
+struct Stage {
+    seconds: f64,
+    items: usize,
+}
+
+pub(crate) fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let mut params = SimParams {
+        seed: a.seed,
+        trip_minutes: a.minutes,
+        sample_rate_hz: Some(a.rate_hz),
+        ..SimParams::default()
+    };
+    params.devices = params.devices.max(1);
+    let sim = Simulation::new(params)?;
+    eprintln!("simulating {} trips of {} min at {} Hz…", a.trips, a.minutes, a.rate_hz);
+    let trips: Vec<bump_core::Trip> = (0..a.trips).map(|i| sim.trip(i).trip).collect();
+    let samples: usize = trips.iter().map(|t| t.accel.len()).sum();
+    let mut report = json!({
+        "input": {"trips": a.trips, "minutes": a.minutes, "rate_hz": a.rate_hz, "seed": a.seed, "samples": samples},
+        "machine": {"cores": std::thread::available_parallelism().map(usize::from).unwrap_or(1)},
+    });
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "input     {} trips, {samples} samples ({} min at {} Hz)",
+        a.trips, a.minutes, a.rate_hz
+    )?;
+    if !a.serve_only {
+        report["pipeline"] = pipeline(&trips, samples, &mut o)?;
+    }
+    if a.serve || a.serve_only {
+        report["serve"] = serve(&trips, a, &mut o)?;
+    }
+    report["peak_memory_mb"] = json!(peak_mb());
+    writeln!(o, "peak mem  {:.0} MB (includes the simulated trips)", peak_mb())?;
+    if let Some(p) = &a.out {
+        std::fs::write(p, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pipeline(trips: &[bump_core::Trip], samples: usize, o: &mut impl Write) -> anyhow::Result<serde_json::Value> {
+    let cfg = PipelineConfig::default();
+    let mut stages: BTreeMap<&str, Stage> = BTreeMap::new();
+    let mut time = |name: &'static str, items: usize, f: &mut dyn FnMut()| {
+        let t0 = Instant::now();
+        f();
+        let e = stages.entry(name).or_default();
+        e.seconds += t0.elapsed().as_secs_f64();
+        e.items += items;
+    };
+    let mut detect = DetectStage::new(cfg.detect, cfg.preprocess.max_gps_extrapolation_s);
+    let mut index = ClusterIndex::new(cfg.cluster);
+    let mut bumps_total = 0usize;
+    let wall = Instant::now();
+    for trip in trips {
+        let n = trip.accel.len();
+        // The upload path: each batch serialised as a phone would, then parsed.
+        let bodies: Vec<Vec<u8>> = trip
+            .to_batches(60.0, AccelUnit::MetersPerSecondSquared)
+            .iter()
+            .map(|b| serde_json::to_vec(b).unwrap_or_default())
+            .collect();
+        let mut batches = Vec::new();
+        time("1 parse+validate JSON", n, &mut || {
+            batches = bodies.iter().filter_map(|b| TripBatch::from_json(b).ok()).collect();
+        });
+        let mut assembled = None;
+        time("2 assemble", n, &mut || {
+            assembled = TripBatch::assemble(std::mem::take(&mut batches)).ok()
+        });
+        let Some(trip) = assembled else { continue };
+        let mut pre = None;
+        time("3 preprocess", n, &mut || pre = preprocess(&trip, &cfg.preprocess).ok());
+        let Some(pre) = pre else { continue };
+        let mut bumps = Vec::new();
+        let kept = pre.report.samples_kept;
+        time("4 detect", kept, &mut || {
+            let _ = detect.detect(&trip, &pre, &mut bumps);
+        });
+        let track: Vec<TrackSample> = pre
+            .track
+            .points()
+            .iter()
+            .map(|p| TrackSample {
+                t: p.t,
+                lat: p.lat,
+                lon: p.lon,
+                speed_mps: p.speed_mps,
+            })
+            .collect();
+        let mut cov = Default::default();
+        time("5 coverage", track.len(), &mut || {
+            cov = coverage_cells(&track, cfg.cluster.min_pass_speed_mps)
+        });
+        let nb = bumps.len();
+        bumps_total += nb;
+        time("6 cluster updates", nb, &mut || {
+            index.add_coverage(&trip.trip_id, &cov);
+            for b in &bumps {
+                index.add_bump(BumpObs::from_bump(b));
+            }
+        });
+    }
+    let mut clusters = Vec::new();
+    time("7 clustering", bumps_total, &mut || clusters = index.clusters());
+    let known = bump_cluster::match_known(&clusters, &[], cfg.known.max_distance_m);
+    let model = std::path::Path::new("models/signature.json");
+    let model = model
+        .exists()
+        .then(|| crate::classifier_cmd::load_model(model).ok())
+        .flatten();
+    time("8 classify", clusters.len(), &mut || {
+        let _ = bump_cluster::classify_clusters(&clusters, &known, model.as_ref());
+    });
+    let total = wall.elapsed().as_secs_f64();
+    #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+    let rate = |n: usize, s: f64| n as f64 / s.max(1e-12);
+    writeln!(
+        o,
+        "\npipeline, one thread (units: samples, or fixes for coverage, bumps for cluster updates and clustering, clusters for classify)"
+    )?;
+    writeln!(o, "{:<24} {:>10} {:>12} {:>14}", "stage", "seconds", "items", "items/s")?;
+    let mut rows = Vec::new();
+    for (name, s) in &stages {
+        writeln!(
+            o,
+            "{name:<24} {:>10.3} {:>12} {:>14.0}",
+            s.seconds,
+            s.items,
+            rate(s.items, s.seconds)
+        )?;
+        rows.push(
+            json!({"stage": name, "seconds": s.seconds, "items": s.items, "per_second": rate(s.items, s.seconds)}),
+        );
+    }
+    writeln!(
+        o,
+        "{:<24} {:>10.3} {:>12} {:>14.0}   ({:.2} trips/s, {} bumps, {} clusters)",
+        "whole pipeline",
+        total,
+        samples,
+        rate(samples, total),
+        rate(trips.len(), total),
+        bumps_total,
+        clusters.len()
+    )?;
+    Ok(
+        json!({"stages": rows, "seconds": total, "samples_per_second": rate(samples, total),
+              "trips_per_second": rate(trips.len(), total), "bumps": bumps_total, "clusters": clusters.len()}),
+    )
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "an index into a short list"
+    )]
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile_dir()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let store = bump_store::Store::open(&dir).await?;
+        // Batches of about `batch_samples` samples, every trip's in order.
+        let mut bodies: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut tokens = BTreeMap::new();
+        for t in trips {
+            #[allow(clippy::cast_precision_loss, reason = "sample counts fit f64")]
+            let span = (t.accel.last().map_or(0.0, |s| s.t) - t.accel.first().map_or(0.0, |s| s.t)).max(1.0);
+            #[allow(clippy::cast_precision_loss, reason = "sample counts fit f64")]
+            let batch_s = span * a.batch_samples as f64 / t.accel.len().max(1) as f64;
+            for b in t.to_batches(batch_s, AccelUnit::MetersPerSecondSquared) {
+                let d = b.device_id.as_str().to_owned();
+                if !tokens.contains_key(&d) {
+                    let tok = bump_serve::auth::new_token()?;
+                    store.add_device(&d, &d, &bump_serve::auth::token_hash(&tok)).await?;
+                    tokens.insert(d.clone(), tok);
+                }
+                bodies.push((d, serde_json::to_vec(&b)?));
+            }
+        }
+        let mut cfg = PipelineConfig::default();
+        cfg.serve.max_pending_batches = usize::MAX / 2;
+        let opts = bump_serve::ServeOptions {
+            cfg,
+            store: store.clone(),
+            listen: Some("127.0.0.1:0".parse()?),
+            registry: None,
+            model: None,
+            inventory: Vec::new(),
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(bump_serve::run(
+            opts,
+            async move {
+                let _ = stop_rx.await;
+            },
+            move |addr| {
+                let _ = addr_tx.send(addr);
+            },
+        ));
+        let addr: std::net::SocketAddr = addr_rx.await?;
+        let url = format!("http://{addr}/api/v1/batches");
+        let client = reqwest::Client::builder().pool_max_idle_per_host(a.clients).build()?;
+        let bodies = Arc::new(bodies);
+        let tokens = Arc::new(tokens);
+        let interval = Duration::from_secs_f64(1.0 / a.batches_per_s.max(0.001));
+        let start = Instant::now();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut handles = Vec::new();
+        for _ in 0..a.clients.max(1) {
+            let (bodies, tokens, client, url, next) = (Arc::clone(&bodies), Arc::clone(&tokens), client.clone(), url.clone(), Arc::clone(&next));
+            handles.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut refused = 0usize;
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((dev, body)) = bodies.get(i) else { break };
+                    // Open-loop schedule: batch i is due at i × interval.
+                    #[allow(clippy::cast_possible_truncation, reason = "a schedule within the run")]
+                    let due = start + interval * (i as u32);
+                    tokio::time::sleep_until(due.into()).await;
+                    let t0 = Instant::now();
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(&tokens[dev])
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().as_u16() == 202 => lat.push(t0.elapsed().as_secs_f64() * 1000.0),
+                        _ => refused += 1,
+                    }
+                }
+                (lat, refused)
+            }));
+        }
+        let mut lat = Vec::new();
+        let mut refused = 0;
+        for h in handles {
+            let (l, r) = h.await?;
+            lat.extend(l);
+            refused += r;
+        }
+        let upload_s = start.elapsed().as_secs_f64();
+        // Wait for the pipeline to drain.
+        let drain = Instant::now();
+        while store.pending_batches().await? > 0 && drain.elapsed() < Duration::from_secs(600) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = stop_tx.send(());
+        let _ = server.await;
+        let mut trip_lat = store.trip_latencies().await?;
+        lat.sort_by(f64::total_cmp);
+        trip_lat.sort_by(f64::total_cmp);
+        #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+        let achieved = lat.len() as f64 / upload_s;
+        writeln!(o, "\nserve over HTTP: {} batches of ~{} samples from {} clients, asked {:.0}/s, achieved {achieved:.0}/s, {refused} refused",
+            bodies.len(), a.batch_samples, a.clients, a.batches_per_s)?;
+        writeln!(o, "ack latency        p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", quantile(&lat, 0.5), quantile(&lat, 0.99), quantile(&lat, 1.0))?;
+        writeln!(o, "final batch → clustered   p50 {:.0} ms   p99 {:.0} ms ({} trips)", quantile(&trip_lat, 0.5), quantile(&trip_lat, 0.99), trip_lat.len())?;
+        let _ = std::fs::remove_dir_all(&dir);
+        anyhow::Ok(json!({
+            "batches": bodies.len(), "batch_samples": a.batch_samples, "clients": a.clients,
+            "asked_per_second": a.batches_per_s, "achieved_per_second": achieved, "refused": refused,
+            "ack_ms": {"p50": quantile(&lat, 0.5), "p99": quantile(&lat, 0.99), "max": quantile(&lat, 1.0)},
+            "final_batch_to_clustered_ms": {"p50": quantile(&trip_lat, 0.5), "p99": quantile(&trip_lat, 0.99)},
+        }))
+    })
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("streetbump-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+    Ok(d)
+}
