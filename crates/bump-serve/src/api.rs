@@ -522,9 +522,12 @@ pub(crate) async fn act(
         state.recompute.notify_one();
     }
     if a.action == "confirm" {
-        // Confirm and file: run a filing round now rather than at the next tick.
+        // Confirm and file: a filing round now rather than at the next tick,
+        // awaited (up to 10 s) so the answer shows the filing; a slow
+        // endpoint finishes in the background.
         let s = Arc::clone(&state);
-        tokio::spawn(async move { crate::pipeline::file_round(&s).await });
+        let round = tokio::spawn(async move { crate::pipeline::file_round(&s).await });
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), round).await;
     }
     detail(&state, &id).await
 }

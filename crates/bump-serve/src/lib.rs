@@ -166,6 +166,7 @@ pub fn state(opts: ServeOptions) -> Arc<AppState> {
         ready: AtomicBool::new(false),
         metrics: metrics::Metrics::default(),
         logins: auth::LoginLimiter::default(),
+        filing: tokio::sync::Mutex::new(()),
     })
 }
 

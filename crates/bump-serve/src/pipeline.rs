@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use bump_cluster::{BumpObs, CellIndex, ClusterIndex, KnownObstacle, classify_clusters, match_known};
 use bump_core::{TripBatch, TripId};
-use bump_filing::{Candidate, Filer, Outbox};
+use bump_filing::{Candidate, Filer};
 use bump_pipeline::{Trace, TripProcessor};
 use bump_store::StoredBump;
 use chrono::Utc;
@@ -376,6 +376,7 @@ pub(crate) async fn candidates(state: &AppState) -> Vec<Candidate> {
 /// One round of filing: enqueue, deliver, sync.
 pub(crate) async fn file_round(state: &AppState) {
     let Some(registry) = &state.registry else { return };
+    let _one = state.filing.lock().await;
     let cands = candidates(state).await;
     let key_of = |name: &str| std::env::var(name).ok();
     let filer = Filer::new(&state.store, registry, &state.cfg.filing, &key_of);
@@ -406,7 +407,6 @@ pub(crate) async fn file_round(state: &AppState) {
         }
         Err(e) => tracing::error!(message = "Cannot sync statuses.", error = %e),
     }
-    let _ = state.store.filings().await;
 }
 
 async fn filer(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {

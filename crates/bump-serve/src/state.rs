@@ -88,6 +88,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Sign-in limiter.
     pub logins: LoginLimiter,
+    /// One filing round at a time: two rounds reading the same intent
+    /// would both post it.
+    pub filing: tokio::sync::Mutex<()>,
 }
 
 impl AppState {

@@ -3,6 +3,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bump_cluster::Model;
+use bump_filing::Registry;
 use bump_pipeline::PipelineConfig;
 use bump_serve::{ServeOptions, auth};
 use bump_store::Store;
@@ -50,6 +52,16 @@ pub(crate) fn device_of(line: &str) -> String {
 
 impl Server {
     pub(crate) async fn start(tweak: impl FnOnce(&mut PipelineConfig)) -> Self {
+        Self::start_with(tweak, None, None).await
+    }
+
+    /// As [`Server::start`], with a jurisdiction registry (filing) and a
+    /// signature classifier.
+    pub(crate) async fn start_with(
+        tweak: impl FnOnce(&mut PipelineConfig),
+        registry: Option<Registry>,
+        model: Option<Model>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         let mut tokens = BTreeMap::new();
@@ -77,8 +89,8 @@ impl Server {
             cfg,
             store,
             listen: Some("127.0.0.1:0".parse().unwrap()),
-            registry: None,
-            model: None,
+            registry,
+            model,
             inventory: Vec::new(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
