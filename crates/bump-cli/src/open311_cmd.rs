@@ -79,13 +79,16 @@ pub(crate) struct FileOptions<'a> {
 /// Files (or, dry, shows what would be filed for) the candidates, then
 /// delivers and syncs. Returns whether everything went through.
 pub(crate) fn file(cfg: &PipelineConfig, candidates: &[Candidate], opts: &FileOptions<'_>) -> anyhow::Result<bool> {
-    let registry = load_registry(cfg, opts.registry)?;
+    let mut registry = load_registry(cfg, opts.registry)?;
     let data_dir = opts
         .data_dir
         .cloned()
         .unwrap_or_else(|| PathBuf::from(&cfg.store.data_dir));
     let rt = runtime()?;
     rt.block_on(async {
+        for p in registry.discover(Duration::from_millis(cfg.filing.timeout_ms)).await {
+            eprintln!("filing: {p}");
+        }
         let mut o = std::io::stdout().lock();
         if opts.dry_run {
             // Read the store when there is one, never create or change it.
@@ -118,7 +121,7 @@ pub(crate) fn file(cfg: &PipelineConfig, candidates: &[Candidate], opts: &FileOp
                 .iter()
                 .filter(|p| matches!(p.outcome, PlannedOutcome::File { .. }))
                 .count();
-            writeln!(o, "dry run   {n} would be filed; nothing sent, nothing stored")?;
+            writeln!(o, "dry run   {n} would be filed; nothing filed, nothing stored")?;
             return Ok(true);
         }
         let store = Store::open(&data_dir).await?;
@@ -166,9 +169,12 @@ fn data_dir(cfg: &PipelineConfig, a: &CommonArgs) -> PathBuf {
 
 fn sync(a: &CommonArgs) -> anyhow::Result<ExitCode> {
     let cfg = crate::load_config(a.config.as_ref())?;
-    let registry = load_registry(&cfg, a.registry.as_ref())?;
+    let mut registry = load_registry(&cfg, a.registry.as_ref())?;
     let dir = data_dir(&cfg, a);
     runtime()?.block_on(async {
+        for p in registry.discover(Duration::from_millis(cfg.filing.timeout_ms)).await {
+            eprintln!("filing: {p}");
+        }
         let store = Store::open(&dir).await?;
         let mut filer = Filer::new(&store, &registry, &cfg.filing, &env_key);
         filer.failpoint = failpoint();

@@ -354,7 +354,7 @@ pub(crate) fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     init_logs();
     let mut cfg = crate::load_config(a.config.as_ref())?;
     let dir = data_dir(&cfg, a.data_dir.as_ref());
-    let registry = match a
+    let mut registry = match a
         .registry
         .clone()
         .or_else(|| (!cfg.filing.registry.is_empty()).then(|| PathBuf::from(&cfg.filing.registry)))
@@ -385,6 +385,11 @@ pub(crate) fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let rt = runtime()?;
     rt.block_on(async move {
+        if let Some(r) = registry.as_mut() {
+            for p in r.discover(Duration::from_millis(cfg.filing.timeout_ms)).await {
+                tracing::warn!(message = "Discovery failed; the registry's values stand.", problem = %p);
+            }
+        }
         let store = Store::open(&dir).await?;
         let mut demo: Option<(Vec<PathBuf>, BTreeMap<String, String>, String)> = None;
         let mut inventory_path = inventory_path;

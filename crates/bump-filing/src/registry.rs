@@ -73,6 +73,9 @@ pub struct Jurisdiction {
     pub discovery: Option<String>,
     /// Response format.
     pub format: Format,
+    /// Whether `format` was given; if not and `discovery` is, the format
+    /// (and a missing endpoint) come from discovery ([`Registry::discover`]).
+    pub format_given: bool,
     /// Name of the variable holding the API key.
     pub api_key_env: Option<String>,
     /// Class → service code.
@@ -159,6 +162,39 @@ impl Registry {
         self.jurisdictions.iter().find(|j| j.boundary.contains(&p))
     }
 
+    /// For municipalities with a discovery URL: the format the endpoint
+    /// serves best (JSON when discovery lists it, else XML) unless the
+    /// registry gives one, and the endpoint when the registry has none
+    /// (the production GeoReport v2 endpoint, else the test one). Returns
+    /// one line per discovery that failed; those keep the registry's values.
+    pub async fn discover(&mut self, timeout: std::time::Duration) -> Vec<String> {
+        let mut problems = Vec::new();
+        for j in &mut self.jurisdictions {
+            let Some(url) = j.discovery.clone() else { continue };
+            if j.format_given && j.endpoint.is_some() {
+                continue;
+            }
+            match bump_open311::Client::discover(&url, timeout).await {
+                Ok(d) => match d.georeport_v2("production").or_else(|| d.georeport_v2("test")) {
+                    Some(e) => {
+                        if !j.format_given {
+                            j.format = e.best_format();
+                        }
+                        if j.endpoint.is_none() {
+                            j.endpoint = Some(e.url.clone());
+                        }
+                    }
+                    None => problems.push(format!(
+                        "{}: discovery {url} lists no GeoReport v2 endpoint",
+                        j.jurisdiction_id
+                    )),
+                },
+                Err(e) => problems.push(format!("{}: discovery: {e}", j.jurisdiction_id)),
+            }
+        }
+        problems
+    }
+
     /// A municipality by id.
     #[must_use]
     pub fn get(&self, jurisdiction_id: &str) -> Option<&Jurisdiction> {
@@ -199,6 +235,7 @@ fn jurisdiction(f: &Value) -> Result<Jurisdiction, Vec<String>> {
     {
         problems.push(format!("properties.endpoint {e:?} is not an http(s) URL"));
     }
+    let format_given = text(props, "format").is_some();
     let format = match text(props, "format") {
         None => Format::Xml,
         Some(s) => s.parse().unwrap_or_else(|e: String| {
@@ -212,7 +249,7 @@ fn jurisdiction(f: &Value) -> Result<Jurisdiction, Vec<String>> {
     {
         problems.push(format!("properties.api_key_env {name:?} is not a variable name"));
     }
-    if endpoint.is_some() && api_key_env.is_none() {
+    if (endpoint.is_some() || text(props, "discovery").is_some()) && api_key_env.is_none() {
         problems.push("properties.api_key_env is missing (an endpoint needs a key to file)".to_owned());
     }
     let mut service_codes = BTreeMap::new();
@@ -272,6 +309,7 @@ fn jurisdiction(f: &Value) -> Result<Jurisdiction, Vec<String>> {
             endpoint,
             discovery: text(props, "discovery"),
             format,
+            format_given,
             api_key_env,
             service_codes,
             attributes,

@@ -4,3 +4,5 @@
 mod outbox;
 /// Migrations, reopening, refusing a newer schema.
 mod schema;
+/// What `serve` keeps: batches, trips, evidence, retention.
+mod serve;
