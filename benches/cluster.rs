@@ -114,17 +114,7 @@ fn cluster(c: &mut Criterion) {
     let trip = bump_benches::sim_trip(20.0, 50.0);
     let cfg = PipelineConfig::default();
     let pre = preprocess(&trip, &cfg.preprocess).unwrap_or_else(|e| unreachable!("{e}"));
-    let track: Vec<TrackSample> = pre
-        .track
-        .points()
-        .iter()
-        .map(|p| TrackSample {
-            t: p.t,
-            lat: p.lat,
-            lon: p.lon,
-            speed_mps: p.speed_mps,
-        })
-        .collect();
+    let track: Vec<TrackSample> = pre.track.points().iter().map(TrackSample::from).collect();
     let mut g = c.benchmark_group("coverage");
     g.throughput(Throughput::Elements(track.len() as u64));
     g.bench_function("coverage_cells_20min", |b| {

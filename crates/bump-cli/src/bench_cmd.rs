@@ -159,17 +159,7 @@ fn pipeline(trips: &[bump_core::Trip], samples: usize, o: &mut impl Write) -> an
         time("4 detect", kept, &mut || {
             let _ = detect.detect(&trip, &pre, &mut bumps);
         });
-        let track: Vec<TrackSample> = pre
-            .track
-            .points()
-            .iter()
-            .map(|p| TrackSample {
-                t: p.t,
-                lat: p.lat,
-                lon: p.lon,
-                speed_mps: p.speed_mps,
-            })
-            .collect();
+        let track: Vec<TrackSample> = pre.track.points().iter().map(TrackSample::from).collect();
         let mut cov = Default::default();
         time("5 coverage", track.len(), &mut || {
             cov = coverage_cells(&track, cfg.cluster.min_pass_speed_mps)

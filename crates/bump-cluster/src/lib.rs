@@ -171,6 +171,17 @@ pub struct TrackSample {
     pub speed_mps: f64,
 }
 
+impl From<&bump_geo::track::TrackPoint> for TrackSample {
+    fn from(p: &bump_geo::track::TrackPoint) -> Self {
+        Self {
+            t: p.t,
+            lat: p.lat,
+            lon: p.lon,
+            speed_mps: p.speed_mps,
+        }
+    }
+}
+
 /// The cells a track drove through at speed, with the first time in each,
 /// sampling the segments between points every 1.5 m (under half a cell).
 #[must_use]

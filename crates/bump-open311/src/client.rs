@@ -503,6 +503,23 @@ impl Client {
         self.breaker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// A failure before an HTTP status: a timeout, or anything else.
+    fn transport_error(&self, method: &'static str, url: &str, e: &reqwest::Error) -> Error {
+        if e.is_timeout() {
+            Error::Timeout {
+                method,
+                url: url.to_owned(),
+                timeout: self.cfg.timeout,
+            }
+        } else {
+            Error::Transport {
+                method,
+                url: url.to_owned(),
+                reason: error_chain(e),
+            }
+        }
+    }
+
     async fn exchange_once(
         &self,
         method: &'static str,
@@ -529,42 +546,20 @@ impl Client {
         if !query.is_empty() {
             rb = rb.query(query);
         }
-        let resp = rb.send().await.map_err(|e| {
-            if e.is_timeout() {
-                Error::Timeout {
-                    method,
-                    url: shown_url.clone(),
-                    timeout: self.cfg.timeout,
-                }
-            } else {
-                Error::Transport {
-                    method,
-                    url: shown_url.clone(),
-                    reason: error_chain(&e),
-                }
-            }
-        })?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| self.transport_error(method, &shown_url, &e))?;
         let status = resp.status();
         let retry_after = resp
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, Utc::now()));
-        let body = resp.text().await.map_err(|e| {
-            if e.is_timeout() {
-                Error::Timeout {
-                    method,
-                    url: shown_url.clone(),
-                    timeout: self.cfg.timeout,
-                }
-            } else {
-                Error::Transport {
-                    method,
-                    url: shown_url.clone(),
-                    reason: error_chain(&e),
-                }
-            }
-        })?;
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| self.transport_error(method, &shown_url, &e))?;
         if status.is_success() {
             return Ok(Answer { body });
         }

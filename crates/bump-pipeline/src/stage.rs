@@ -147,17 +147,7 @@ impl TripProcessor {
         let pre = preprocess(trip, &self.cfg.preprocess)?;
         let mut bumps = Vec::new();
         self.detect.detect(trip, &pre, &mut bumps)?;
-        let samples: Vec<TrackSample> = pre
-            .track
-            .points()
-            .iter()
-            .map(|p| TrackSample {
-                t: p.t,
-                lat: p.lat,
-                lon: p.lon,
-                speed_mps: p.speed_mps,
-            })
-            .collect();
+        let samples: Vec<TrackSample> = pre.track.points().iter().map(TrackSample::from).collect();
         let mut coverage = coverage_cells(&samples, self.cfg.cluster.min_pass_speed_mps);
         let trim = self.cfg.privacy.trim_m;
         if trim > 0.0
