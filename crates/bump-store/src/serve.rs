@@ -320,25 +320,27 @@ impl Store {
                 .await
                 .map_err(|e| self.db(e))?;
         }
-        for b in bumps {
-            sqlx::query("INSERT OR REPLACE INTO bumps (bump_id, trip_id, t, obs, trace) VALUES (?, ?, ?, ?, ?)")
-                .bind(&b.bump_id)
-                .bind(&b.trip_id)
-                .bind(b.t)
-                .bind(&b.obs)
-                .bind(&b.trace)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.db(e))?;
+        // Multi-row statements keep the transaction (and so the writer lock
+        // uploads wait for) short: a 20-minute trip covers thousands of cells.
+        for chunk in bumps.chunks(150) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT OR REPLACE INTO bumps (bump_id, trip_id, t, obs, trace) ",
+            );
+            q.push_values(chunk, |mut row, b| {
+                row.push_bind(&b.bump_id)
+                    .push_bind(&b.trip_id)
+                    .push_bind(b.t)
+                    .push_bind(&b.obs)
+                    .push_bind(&b.trace);
+            });
+            q.build().execute(&mut *tx).await.map_err(|e| self.db(e))?;
         }
-        for (cell, t) in coverage {
-            sqlx::query("INSERT OR REPLACE INTO coverage (trip_id, cell, t) VALUES (?, ?, ?)")
-                .bind(trip_id)
-                .bind(cell)
-                .bind(t)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.db(e))?;
+        for chunk in coverage.chunks(300) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT OR REPLACE INTO coverage (trip_id, cell, t) ");
+            q.push_values(chunk, |mut row, (cell, t)| {
+                row.push_bind(trip_id).push_bind(cell).push_bind(*t);
+            });
+            q.build().execute(&mut *tx).await.map_err(|e| self.db(e))?;
         }
         // Batches received while the trip was being processed stay pending,
         // and so does the trip.
