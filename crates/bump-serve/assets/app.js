@@ -1346,7 +1346,7 @@
       if (f.closed_at) fExtra.push(`closed ${fmtTime(f.closed_at)}`);
       if (f.last_error) fExtra.push(`last error: ${f.last_error}`);
     } else if (status === 'confirmed') {
-      fExtra.push('confirmed: the server files it at its next filing round');
+      fExtra.push('confirmed, not filed yet: the filer tries at once and then each round; it never files a class without a service code in its municipality, nor outside every municipality');
     }
     $('detail-filing-extra').textContent = fExtra.join(' · ');
 
