@@ -352,15 +352,8 @@ async fn detail(state: &AppState, id: &str) -> ApiResult {
         .collect();
     let mut s = summary_json(v, reviews.get(id), all_filings.last());
     // Evidence near the cluster: its bumps only.
-    let ids: std::collections::HashSet<String> = v.cluster.bump_ids.iter().map(ToString::to_string).collect();
-    let bumps: Vec<bump_store::StoredBump> = state
-        .store
-        .bumps()
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .filter(|b| ids.contains(&b.bump_id))
-        .collect();
+    let ids: Vec<String> = v.cluster.bump_ids.iter().map(ToString::to_string).collect();
+    let bumps = state.store.bumps_with_ids(&ids).await.map_err(internal)?;
     let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
     let mut mags = Vec::new();
     let mut best: Option<(f64, &bump_store::StoredBump)> = None;
@@ -387,15 +380,13 @@ async fn detail(state: &AppState, id: &str) -> ApiResult {
     // Passes per day, from coverage of the cluster's cell and its ring.
     let mut passes: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     if let Ok(cell) = v.cluster.cluster_id.parse::<h3o::CellIndex>() {
-        let near: std::collections::HashSet<String> = cell
+        let near: Vec<String> = cell
             .grid_disk::<Vec<_>>(state.cfg.cluster.pass_k)
             .into_iter()
             .map(|c| c.to_string())
             .collect();
-        for (trip, c, t) in state.store.coverage().await.map_err(internal)? {
-            if near.contains(&c)
-                && let Some(day) = iso(t).as_str().map(|d| d[..10].to_owned())
-            {
+        for (trip, _, t) in state.store.coverage_in(&near).await.map_err(internal)? {
+            if let Some(day) = iso(t).as_str().map(|d| d[..10].to_owned()) {
                 passes.entry(day).or_default().insert(trip);
             }
         }

@@ -34,6 +34,7 @@ pub const DB_FILE: &str = "streetbump.db";
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "filings", include_str!("../migrations/0001_filings.sql")),
     (2, "serve", include_str!("../migrations/0002_serve.sql")),
+    (3, "coverage_cell", include_str!("../migrations/0003_coverage_cell.sql")),
 ];
 
 mod serve;

@@ -502,4 +502,61 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The stored bumps with these ids (a cluster's evidence), by id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn bumps_with_ids(&self, ids: &[String]) -> Result<Vec<StoredBump>, Error> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT bump_id, trip_id, t, obs, trace FROM bumps WHERE bump_id IN (",
+            );
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(id);
+            }
+            q.push(") ORDER BY bump_id");
+            let rows = q.build().fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
+            for r in &rows {
+                out.push(StoredBump {
+                    bump_id: r.try_get("bump_id").map_err(|e| self.db(e))?,
+                    trip_id: r.try_get("trip_id").map_err(|e| self.db(e))?,
+                    t: r.try_get("t").map_err(|e| self.db(e))?,
+                    obs: r.try_get("obs").map_err(|e| self.db(e))?,
+                    trace: r.try_get("trace").map_err(|e| self.db(e))?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Coverage rows (trip, cell, first time) in these cells.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn coverage_in(&self, cells: &[String]) -> Result<Vec<(String, String, f64)>, Error> {
+        let mut out = Vec::new();
+        for chunk in cells.chunks(500) {
+            let mut q =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT trip_id, cell, t FROM coverage WHERE cell IN (");
+            let mut sep = q.separated(", ");
+            for c in chunk {
+                sep.push_bind(c);
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
+            for r in &rows {
+                out.push((
+                    r.try_get("trip_id").map_err(|e| self.db(e))?,
+                    r.try_get("cell").map_err(|e| self.db(e))?,
+                    r.try_get("t").map_err(|e| self.db(e))?,
+                ));
+            }
+        }
+        Ok(out)
+    }
 }
