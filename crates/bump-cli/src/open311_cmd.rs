@@ -139,7 +139,7 @@ pub(crate) fn file(cfg: &PipelineConfig, candidates: &[Candidate], opts: &FileOp
                 d.posted, d.filed, d.reconciled, d.pending_tokens, d.failed, d.deferred
             )?;
             writeln!(o, "status    {} checked, {} newly closed", s.checked, s.closed.len())?;
-            writeln!(o, "store     {}", store.path().display())?;
+            writeln!(o, "store     {}", store.location())?;
         }
         for e in d.errors.iter().chain(&s.errors) {
             eprintln!("filing: {e}");

@@ -40,6 +40,13 @@ pub struct PipelineConfig {
     pub privacy: PrivacyConfig,
     /// `streetbump serve`.
     pub serve: ServeConfig,
+    /// One process with the embedded store, or roles over Kafka and
+    /// PostgreSQL.
+    pub runtime: RuntimeConfig,
+    /// The Kafka transport (`runtime.mode = "kafka"`): read by `bump-kafka`,
+    /// which checks its keys; absent in the embedded runtime.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<toml::Table>,
 }
 
 /// The `[preprocess]` section.
@@ -265,6 +272,30 @@ impl Default for StoreConfig {
             data_dir: "streetbump-data".into(),
         }
     }
+}
+
+/// How the stages run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeMode {
+    /// `streetbump serve`: one process, SQLite in the data directory.
+    #[default]
+    Embedded,
+    /// `streetbump serve --role …`: one role per process, Kafka between the
+    /// stages, PostgreSQL for shared state.
+    Kafka,
+}
+
+/// The `[runtime]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// `embedded` or `kafka`.
+    pub mode: RuntimeMode,
+    /// PostgreSQL URL of the shared store in the Kafka runtime; the
+    /// environment variable `STREETBUMP_DATABASE_URL` overrides it, so a
+    /// password need not be written in the file.
+    pub database_url: String,
 }
 
 /// A problem in a configuration file.
@@ -499,6 +530,13 @@ impl PipelineConfig {
         }
         if self.store.data_dir.trim().is_empty() {
             p.push("store.data_dir is empty".to_owned());
+        }
+        if self.runtime.mode == RuntimeMode::Kafka && self.kafka.is_none() {
+            p.push("runtime.mode = \"kafka\" needs a [kafka] section (at least `brokers`)".to_owned());
+        }
+        let url = self.runtime.database_url.trim();
+        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            p.push("runtime.database_url: expected postgres://…".to_owned());
         }
         p
     }

@@ -16,7 +16,7 @@ pub mod preprocess;
 pub mod stage;
 pub mod timefmt;
 
-pub use config::{ConfigError, PipelineConfig};
+pub use config::{ConfigError, PipelineConfig, RuntimeConfig, RuntimeMode};
 pub use mapping::{ColumnMapping, MappingOverrides};
 pub use preprocess::{PreprocessError, PreprocessReport, Preprocessed, preprocess};
 pub use stage::{DetectStage, Stage, Trace, TripOutcome, TripProcessor};

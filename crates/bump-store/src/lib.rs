@@ -17,28 +17,119 @@ for the busy timeout when another connection writes.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Connection, Row, Transaction};
 
 use bump_filing::{Filing, FilingState, NewFiling, Outbox, StoreError};
 
 /// The database file in the data directory.
 pub const DB_FILE: &str = "streetbump.db";
 
-/// Migrations: version, name, SQL. Append only; never edit a released one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "filings", include_str!("../migrations/0001_filings.sql")),
-    (2, "serve", include_str!("../migrations/0002_serve.sql")),
-    (3, "coverage_cell", include_str!("../migrations/0003_coverage_cell.sql")),
+/// Migrations: version, name, SQLite text, PostgreSQL text. Append only;
+/// never edit a released one.
+pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "filings",
+        include_str!("../migrations/sqlite/0001_filings.sql"),
+        include_str!("../migrations/postgres/0001_filings.sql"),
+    ),
+    (
+        2,
+        "serve",
+        include_str!("../migrations/sqlite/0002_serve.sql"),
+        include_str!("../migrations/postgres/0002_serve.sql"),
+    ),
+    (
+        3,
+        "coverage_cell",
+        include_str!("../migrations/sqlite/0003_coverage_cell.sql"),
+        include_str!("../migrations/postgres/0003_coverage_cell.sql"),
+    ),
+    (
+        4,
+        "regions",
+        include_str!("../migrations/sqlite/0004_regions.sql"),
+        include_str!("../migrations/postgres/0004_regions.sql"),
+    ),
 ];
 
+/// A query text written with `?` placeholders, numbered `$1, $2, …` once
+/// per call site: both SQLite and PostgreSQL read numbered placeholders,
+/// so one text serves both.
+macro_rules! q {
+    ($s:literal) => {{
+        static S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        S.get_or_init(|| $crate::numbered($s)).as_str()
+    }};
+}
+
+mod regions;
 mod serve;
+pub use regions::{RegionEvidence, TripEvidence};
 pub use serve::{BatchPut, StoredBump};
+
+/// `?` placeholders numbered `$1, $2, …`.
+#[must_use]
+pub fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// `head VALUES ($1, …), (…) tail` for `rows` rows of `cols` columns.
+pub(crate) fn values_sql(head: &str, rows: usize, cols: usize, tail: &str) -> String {
+    let mut s = String::with_capacity(head.len() + tail.len() + rows * cols * 6);
+    s.push_str(head);
+    s.push_str(" VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            n += 1;
+            s.push('$');
+            s.push_str(&n.to_string());
+        }
+        s.push(')');
+    }
+    s.push(' ');
+    s.push_str(tail);
+    s
+}
+
+/// `($1, $2, …)` for an `IN` list of `n` values starting at `$first`.
+pub(crate) fn in_list(first: usize, n: usize) -> String {
+    let items: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!("({})", items.join(", "))
+}
+
+/// Which database holds the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file in the data directory: the embedded default.
+    Sqlite,
+    /// A PostgreSQL server shared by the processes of the Kafka runtime.
+    Postgres,
+}
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -51,29 +142,37 @@ pub enum Error {
         /// OS error.
         source: std::io::Error,
     },
+    /// The database URL is not one this program can use.
+    #[error("database URL {url}: {why}")]
+    Url {
+        /// The URL, password removed.
+        url: String,
+        /// Why.
+        why: String,
+    },
     /// The database failed.
-    #[error("database {path}: {source}")]
+    #[error("database {location}: {source}")]
     Db {
-        /// File.
-        path: PathBuf,
+        /// File or URL (password removed).
+        location: String,
         /// sqlx error.
         source: sqlx::Error,
     },
     /// Written by a newer streetbump.
-    #[error("database {path} has schema version {found}, newer than this program's {known}; upgrade streetbump")]
+    #[error("database {location} has schema version {found}, newer than this program's {known}; upgrade streetbump")]
     TooNew {
-        /// File.
-        path: PathBuf,
+        /// File or URL.
+        location: String,
         /// Version found.
         found: i64,
         /// Latest version known.
         known: i64,
     },
     /// A stored value could not be read.
-    #[error("database {path}: {what}")]
+    #[error("database {location}: {what}")]
     Corrupt {
-        /// File.
-        path: PathBuf,
+        /// File or URL.
+        location: String,
         /// What.
         what: String,
     },
@@ -96,19 +195,65 @@ pub struct Review {
     pub note: Option<String>,
 }
 
-/// The store.
+/// The store: SQLite (embedded) or PostgreSQL (shared), one interface.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub(crate) pool: SqlitePool,
-    /// One writer at a time inside the process: waiters queue here and
-    /// start as soon as the lock is free, instead of sleeping in SQLite's
-    /// busy handler (whose backoff reaches hundreds of milliseconds).
-    write: std::sync::Arc<tokio::sync::Mutex<()>>,
-    path: PathBuf,
+    pub(crate) pool: AnyPool,
+    backend: Backend,
+    /// One writer at a time inside the process (SQLite only): waiters queue
+    /// here and start as soon as the lock is free, instead of sleeping in
+    /// SQLite's busy handler (whose backoff reaches hundreds of
+    /// milliseconds). PostgreSQL takes concurrent writers itself.
+    write: Arc<tokio::sync::Mutex<()>>,
+    location: String,
+}
+
+/// Held while a named lock is: another process asking for the same name
+/// waits (PostgreSQL: a session advisory lock on a connection this guard
+/// owns, released when it is dropped or the process dies).
+#[derive(Debug)]
+pub struct Exclusive {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    conn: Option<PoolConnection<Any>>,
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        // Closing the connection releases the advisory lock; returning it
+        // to the pool would keep the lock held by an idle connection.
+        if let Some(mut c) = self.conn.take() {
+            c.close_on_drop();
+        }
+    }
+}
+
+/// Stable 63-bit key of a lock name (FNV-1a), the same in every process.
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::try_from(h >> 1).unwrap_or(0)
+}
+
+/// The URL with any password replaced.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Store {
-    /// Opens (creating when needed) the store in `data_dir` and migrates it.
+    /// Opens (creating when needed) the embedded SQLite store in
+    /// `data_dir` and migrates it.
     ///
     /// # Errors
     ///
@@ -120,88 +265,214 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(DB_FILE);
+        // Percent-encoded so that `?`, `#` or `%` in a directory name stay
+        // part of the file name.
+        let mut enc = String::new();
+        for ch in path.to_string_lossy().chars() {
+            match ch {
+                '%' | '?' | '#' | ' ' => enc.push_str(&format!("%{:02X}", u32::from(ch))),
+                c => enc.push(c),
+            }
+        }
+        Self::connect_url(&format!("sqlite://{enc}?mode=rwc"), path.display().to_string()).await
+    }
+
+    /// Connects to the store a URL names: `postgres://…` (the shared store
+    /// of the Kafka runtime) or `sqlite://FILE`; migrates it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the URL is of another kind, the server cannot be
+    /// reached, or the schema is newer than this program.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::connect_url(url, redact(url)).await
+    }
+
+    async fn connect_url(url: &str, location: String) -> Result<Self, Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(Error::Url {
+                url: location,
+                why: "expected postgres://… or sqlite://…".into(),
+            });
+        };
         let db = |source| Error::Db {
-            path: path.clone(),
+            location: location.clone(),
             source,
         };
-        let opts = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(db)?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(db)?;
+        let opts = AnyConnectOptions::from_str(url).map_err(db)?;
+        let pool = match backend {
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL with synchronous=FULL: a call that returned has
+                        // reached the disk.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 10000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_with(opts)
+                .await
+                .map_err(db)?,
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(std::time::Duration::from_secs(30))
+                .connect_with(opts)
+                .await
+                .map_err(db)?,
+        };
         let store = Self {
             pool,
-            path,
-            write: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            backend,
+            write: Arc::new(tokio::sync::Mutex::new(())),
+            location,
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Begins a write transaction (`IMMEDIATE`), holding the writer lock.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> Result<(tokio::sync::OwnedMutexGuard<()>, Transaction<'static, Sqlite>), sqlx::Error> {
-        let guard = std::sync::Arc::clone(&self.write).lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok((guard, tx))
+    /// Which database this is.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
-    /// The database file.
+    /// The file or URL (password removed).
     #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Begins a write transaction. SQLite: `IMMEDIATE`, holding the writer
+    /// lock, because a transaction that reads and then writes would
+    /// otherwise fail with "database is locked" instead of waiting.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<(Option<tokio::sync::OwnedMutexGuard<()>>, Transaction<'static, Any>), sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                let guard = Arc::clone(&self.write).lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok((Some(guard), tx))
+            }
+            Backend::Postgres => Ok((None, self.pool.begin().await?)),
+        }
+    }
+
+    /// Takes the lock `name` for as long as the guard lives: inside this
+    /// process always, and across processes on PostgreSQL (one filer round
+    /// at a time however many filer processes run).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn exclusive(&self, name: &str) -> Result<Exclusive, Error> {
+        let local = Arc::clone(&self.write_named()).lock_owned().await;
+        let conn = match self.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let mut c = self.pool.acquire().await.map_err(|e| self.db(e))?;
+                sqlx::query(q!("SELECT pg_advisory_lock(?)"))
+                    .bind(lock_key(name))
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| self.db(e))?;
+                Some(c)
+            }
+        };
+        Ok(Exclusive { _local: local, conn })
+    }
+
+    fn write_named(&self) -> Arc<tokio::sync::Mutex<()>> {
+        static NAMED: std::sync::OnceLock<Arc<tokio::sync::Mutex<()>>> = std::sync::OnceLock::new();
+        Arc::clone(NAMED.get_or_init(|| Arc::new(tokio::sync::Mutex::new(()))))
     }
 
     pub(crate) fn db(&self, source: sqlx::Error) -> Error {
         Error::Db {
-            path: self.path.clone(),
+            location: self.location.clone(),
             source,
         }
     }
 
     async fn migrate(&self) -> Result<(), Error> {
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.db(e))?;
-        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-            .fetch_one(&self.pool)
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
+        let create = match self.backend {
+            Backend::Sqlite => {
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            }
+            Backend::Postgres => {
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            }
+        };
+        // One transaction for all pending migrations; on PostgreSQL an
+        // advisory lock makes processes starting together migrate once.
+        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        if self.backend == Backend::Postgres {
+            sqlx::query(q!("SELECT pg_advisory_xact_lock(?)"))
+                .bind(lock_key("streetbump.migrate"))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+        }
+        sqlx::raw_sql(create).execute(&mut *tx).await.map_err(|e| self.db(e))?;
+        let current: i64 = sqlx::query(q!("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations"))
+            .fetch_one(&mut *tx)
             .await
             .and_then(|r| r.try_get("v"))
             .map_err(|e| self.db(e))?;
-        let known = MIGRATIONS.last().map_or(0, |m| m.0);
         if current > known {
             return Err(Error::TooNew {
-                path: self.path.clone(),
+                location: self.location.clone(),
                 found: current,
                 known,
             });
         }
-        for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-            let mut tx: Transaction<'_, Sqlite> =
-                self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.db(e))?;
+        for (version, name, sqlite, postgres) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            let sql = match self.backend {
+                Backend::Sqlite => sqlite,
+                Backend::Postgres => postgres,
+            };
             sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| self.db(e))?;
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
-                .bind(version)
-                .bind(name)
-                .bind(ts(Utc::now()))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.db(e))?;
-            tx.commit().await.map_err(|e| self.db(e))?;
+            sqlx::query(q!(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+            ))
+            .bind(version)
+            .bind(*name)
+            .bind(ts(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
         }
+        tx.commit().await.map_err(|e| self.db(e))?;
         Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Checks the database answers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn ping(&self) -> Result<(), Error> {
+        let mut c = self.pool.acquire().await.map_err(|e| self.db(e))?;
+        c.ping().await.map_err(|e| self.db(e))
     }
 
     /// The schema version.
@@ -210,7 +481,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn schema_version(&self) -> Result<i64, Error> {
-        sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        sqlx::query(q!("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations"))
             .fetch_one(&self.pool)
             .await
             .and_then(|r| r.try_get("v"))
@@ -225,25 +496,29 @@ impl Store {
     /// [`Error::Db`].
     pub async fn add_review(&self, r: &Review) -> Result<(), Error> {
         let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
-        sqlx::query("INSERT INTO reviews (cluster_id, action, value, actor, at, note) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&r.cluster_id)
-            .bind(&r.action)
-            .bind(&r.value)
-            .bind(&r.actor)
-            .bind(ts(r.at))
-            .bind(&r.note)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
-        sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)")
-            .bind(ts(r.at))
-            .bind(&r.actor)
-            .bind(format!("review.{}", r.action))
-            .bind(&r.cluster_id)
-            .bind(r.value.as_ref().or(r.note.as_ref()))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
+        sqlx::query(q!(
+            "INSERT INTO reviews (cluster_id, action, value, actor, at, note) VALUES (?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&r.cluster_id)
+        .bind(&r.action)
+        .bind(&r.value)
+        .bind(&r.actor)
+        .bind(ts(r.at))
+        .bind(&r.note)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        sqlx::query(q!(
+            "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)"
+        ))
+        .bind(ts(r.at))
+        .bind(&r.actor)
+        .bind(format!("review.{}", r.action))
+        .bind(&r.cluster_id)
+        .bind(r.value.as_ref().or(r.note.as_ref()))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
         tx.commit().await.map_err(|e| self.db(e))
     }
 
@@ -253,10 +528,10 @@ impl Store {
     ///
     /// [`Error`].
     pub async fn latest_reviews(&self) -> Result<Vec<Review>, Error> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(q!(
             "SELECT cluster_id, action, value, actor, at, note FROM reviews r
-             WHERE id = (SELECT MAX(id) FROM reviews s WHERE s.cluster_id = r.cluster_id) ORDER BY cluster_id",
-        )
+             WHERE id = (SELECT MAX(id) FROM reviews s WHERE s.cluster_id = r.cluster_id) ORDER BY cluster_id"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.db(e))?;
@@ -280,16 +555,18 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn audit(&self, actor: &str, action: &str, subject: &str, detail: Option<&str>) -> Result<(), Error> {
-        sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)")
-            .bind(ts(Utc::now()))
-            .bind(actor)
-            .bind(action)
-            .bind(subject)
-            .bind(detail)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.db(e))
+        sqlx::query(q!(
+            "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)"
+        ))
+        .bind(ts(Utc::now()))
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(detail)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.db(e))
     }
 
     /// The audit log, oldest first: (at, actor, action, subject, detail).
@@ -298,7 +575,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn audit_log(&self) -> Result<Vec<(String, String, String, String, Option<String>)>, Error> {
-        let rows = sqlx::query("SELECT at, actor, action, subject, detail FROM audit ORDER BY id")
+        let rows = sqlx::query(q!("SELECT at, actor, action, subject, detail FROM audit ORDER BY id"))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.db(e))?;
@@ -320,7 +597,7 @@ impl Store {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| Error::Corrupt {
-                path: self.path.clone(),
+                location: self.location.clone(),
                 what: format!("time {s:?}: {e}"),
             })
     }
@@ -329,7 +606,7 @@ impl Store {
         s.map(|s| self.time(&s)).transpose()
     }
 
-    fn filing(&self, r: &SqliteRow) -> Result<Filing, Error> {
+    fn filing(&self, r: &AnyRow) -> Result<Filing, Error> {
         let g = |e| self.db(e);
         let state: String = r.try_get("state").map_err(g)?;
         let attributes: String = r.try_get("attributes").map_err(g)?;
@@ -343,14 +620,14 @@ impl Store {
             jurisdiction_id: r.try_get("jurisdiction_id").map_err(g)?,
             service_code: r.try_get("service_code").map_err(g)?,
             attributes: serde_json::from_str(&attributes).map_err(|e| Error::Corrupt {
-                path: self.path.clone(),
+                location: self.location.clone(),
                 what: format!("attributes {attributes:?}: {e}"),
             })?,
             description: r.try_get("description").map_err(g)?,
             generation: u32::try_from(r.try_get::<i64, _>("generation").map_err(g)?).unwrap_or(1),
             reopens: r.try_get("reopens").map_err(g)?,
             state: FilingState::parse(&state).ok_or_else(|| Error::Corrupt {
-                path: self.path.clone(),
+                location: self.location.clone(),
                 what: format!("filing state {state:?}"),
             })?,
             service_request_id: r.try_get("service_request_id").map_err(g)?,
@@ -367,7 +644,7 @@ impl Store {
     }
 
     async fn get_filing(&self, marker: &str) -> Result<Option<Filing>, Error> {
-        let row = sqlx::query("SELECT * FROM filings WHERE marker = ?")
+        let row = sqlx::query(q!("SELECT * FROM filings WHERE marker = ?"))
             .bind(marker)
             .fetch_optional(&self.pool)
             .await
@@ -388,11 +665,11 @@ impl Outbox for Store {
     async fn insert(&self, f: &NewFiling, now: DateTime<Utc>) -> Result<Option<Filing>, StoreError> {
         let attributes = serde_json::to_string(&f.attributes).map_err(|e| StoreError(e.to_string()))?;
         let (_w, mut tx) = self.begin_write().await.map_err(|e| store_error(self.db(e)))?;
-        let done = sqlx::query(
+        let done = sqlx::query(q!(
             "INSERT INTO filings (marker, cluster_id, class, lat, lon, jurisdiction_id, service_code, attributes,
                                   description, generation, reopens, state, attempts, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'intent', 0, ?, ?) ON CONFLICT (marker) DO NOTHING",
-        )
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'intent', 0, ?, ?) ON CONFLICT (marker) DO NOTHING"
+        ))
         .bind(&f.marker)
         .bind(&f.cluster_id)
         .bind(&f.class)
@@ -410,9 +687,9 @@ impl Outbox for Store {
         .await
         .map_err(|e| store_error(self.db(e)))?;
         if done.rows_affected() == 1 {
-            sqlx::query(
-                "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'filer', 'filing.intent', ?, ?)",
-            )
+            sqlx::query(q!(
+                "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'filer', 'filing.intent', ?, ?)"
+            ))
             .bind(ts(now))
             .bind(&f.cluster_id)
             .bind(format!("{} {} {}", f.marker, f.jurisdiction_id, f.service_code))
@@ -428,7 +705,7 @@ impl Outbox for Store {
     }
 
     async fn filings(&self) -> Result<Vec<Filing>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM filings ORDER BY id")
+        let rows = sqlx::query(q!("SELECT * FROM filings ORDER BY id"))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| store_error(self.db(e)))?;
@@ -437,7 +714,7 @@ impl Outbox for Store {
 
     async fn update(&self, f: &Filing) -> Result<(), StoreError> {
         let (_w, mut tx) = self.begin_write().await.map_err(|e| store_error(self.db(e)))?;
-        let before: Option<String> = sqlx::query("SELECT state FROM filings WHERE id = ?")
+        let before: Option<String> = sqlx::query(q!("SELECT state FROM filings WHERE id = ?"))
             .bind(f.id)
             .fetch_optional(&mut *tx)
             .await
@@ -446,11 +723,11 @@ impl Outbox for Store {
         let Some(before) = before else {
             return Err(StoreError(format!("no filing {}", f.id)));
         };
-        sqlx::query(
+        sqlx::query(q!(
             "UPDATE filings SET state = ?, service_request_id = ?, token = ?, attempts = ?, last_error = ?,
                     posted_at = ?, updated_at = ?, next_attempt_at = ?, closed_at = ?, status_notes = ?
-             WHERE id = ?",
-        )
+             WHERE id = ?"
+        ))
         .bind(f.state.as_str())
         .bind(&f.service_request_id)
         .bind(&f.token)
@@ -466,18 +743,20 @@ impl Outbox for Store {
         .await
         .map_err(|e| store_error(self.db(e)))?;
         if before != f.state.as_str() {
-            sqlx::query("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'filer', ?, ?, ?)")
-                .bind(ts(f.updated_at))
-                .bind(format!("filing.{}", f.state.as_str()))
-                .bind(&f.cluster_id)
-                .bind(format!(
-                    "{} {}",
-                    f.marker,
-                    f.service_request_id.as_deref().or(f.token.as_deref()).unwrap_or("")
-                ))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| store_error(self.db(e)))?;
+            sqlx::query(q!(
+                "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, 'filer', ?, ?, ?)"
+            ))
+            .bind(ts(f.updated_at))
+            .bind(format!("filing.{}", f.state.as_str()))
+            .bind(&f.cluster_id)
+            .bind(format!(
+                "{} {}",
+                f.marker,
+                f.service_request_id.as_deref().or(f.token.as_deref()).unwrap_or("")
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| store_error(self.db(e)))?;
         }
         tx.commit().await.map_err(|e| store_error(self.db(e)))
     }

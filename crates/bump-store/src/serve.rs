@@ -11,7 +11,8 @@ moment the process is killed at.
 */
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use crate::{Error, Store, ts};
 
@@ -27,7 +28,7 @@ pub enum BatchPut {
 }
 
 /// A stored bump: the JSON of what clustering needs, and of its trace.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredBump {
     /// Bump id (text).
     pub bump_id: String,
@@ -48,15 +49,17 @@ impl Store {
     ///
     /// [`Error::Db`], e.g. when the id exists.
     pub async fn add_device(&self, device_id: &str, name: &str, token_hash: &str) -> Result<(), Error> {
-        sqlx::query("INSERT INTO devices (device_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)")
-            .bind(device_id)
-            .bind(name)
-            .bind(token_hash)
-            .bind(ts(Utc::now()))
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.db(e))
+        sqlx::query(q!(
+            "INSERT INTO devices (device_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)"
+        ))
+        .bind(device_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.db(e))
     }
 
     /// Gives a device a new token (the old one stops working).
@@ -65,13 +68,15 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn rotate_device_token(&self, device_id: &str, token_hash: &str) -> Result<(), Error> {
-        sqlx::query("UPDATE devices SET token_hash = ?, revoked_at = NULL WHERE device_id = ?")
-            .bind(token_hash)
-            .bind(device_id)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.db(e))
+        sqlx::query(q!(
+            "UPDATE devices SET token_hash = ?, revoked_at = NULL WHERE device_id = ?"
+        ))
+        .bind(token_hash)
+        .bind(device_id)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.db(e))
     }
 
     /// The device a token hash belongs to, unless revoked.
@@ -80,12 +85,14 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn device_by_token(&self, token_hash: &str) -> Result<Option<String>, Error> {
-        sqlx::query("SELECT device_id FROM devices WHERE token_hash = ? AND revoked_at IS NULL")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .and_then(|r| r.map(|r| r.try_get("device_id")).transpose())
-            .map_err(|e| self.db(e))
+        sqlx::query(q!(
+            "SELECT device_id FROM devices WHERE token_hash = ? AND revoked_at IS NULL"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .and_then(|r| r.map(|r| r.try_get("device_id")).transpose())
+        .map_err(|e| self.db(e))
     }
 
     /// Adds or replaces a user.
@@ -94,10 +101,10 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn put_user(&self, username: &str, role: &str, password_hash: &str) -> Result<(), Error> {
-        sqlx::query(
+        sqlx::query(q!(
             "INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
-        )
+             ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash"
+        ))
         .bind(username)
         .bind(role)
         .bind(password_hash)
@@ -114,7 +121,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn user(&self, username: &str) -> Result<Option<(String, String)>, Error> {
-        let row = sqlx::query("SELECT role, password_hash FROM users WHERE username = ?")
+        let row = sqlx::query(q!("SELECT role, password_hash FROM users WHERE username = ?"))
             .bind(username)
             .fetch_optional(&self.pool)
             .await
@@ -130,14 +137,16 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn add_session(&self, token_hash: &str, username: &str, expires_at: DateTime<Utc>) -> Result<(), Error> {
-        sqlx::query("INSERT INTO sessions (token_hash, username, expires_at) VALUES (?, ?, ?)")
-            .bind(token_hash)
-            .bind(username)
-            .bind(ts(expires_at))
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.db(e))
+        sqlx::query(q!(
+            "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?, ?, ?)"
+        ))
+        .bind(token_hash)
+        .bind(username)
+        .bind(ts(expires_at))
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| self.db(e))
     }
 
     /// The user and role of a live session.
@@ -146,10 +155,10 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(String, String)>, Error> {
-        let row = sqlx::query(
+        let row = sqlx::query(q!(
             "SELECT s.username, u.role FROM sessions s JOIN users u ON u.username = s.username
-             WHERE s.token_hash = ? AND s.expires_at > ?",
-        )
+             WHERE s.token_hash = ? AND s.expires_at > ?"
+        ))
         .bind(token_hash)
         .bind(ts(now))
         .fetch_optional(&self.pool)
@@ -166,7 +175,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), Error> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query(q!("DELETE FROM sessions WHERE token_hash = ?"))
             .bind(token_hash)
             .execute(&self.pool)
             .await
@@ -191,24 +200,35 @@ impl Store {
         digest: &str,
         now: DateTime<Utc>,
     ) -> Result<BatchPut, Error> {
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
-        let existing: Option<String> = sqlx::query("SELECT digest FROM batches WHERE trip_id = ? AND seq = ?")
-            .bind(trip_id)
-            .bind(i64::from(seq))
-            .fetch_optional(&mut *tx)
+        self.put_batch_in(None, trip_id, seq, device_id, is_final, body, digest, now)
             .await
-            .and_then(|r| r.map(|r| r.try_get("digest")).transpose())
-            .map_err(|e| self.db(e))?;
-        if let Some(d) = existing {
-            return Ok(if d == digest {
-                BatchPut::Duplicate
-            } else {
-                BatchPut::Conflict
-            });
-        }
-        sqlx::query(
-            "INSERT INTO batches (trip_id, seq, device_id, body, digest, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
+    }
+
+    /// [`Store::put_batch`] noting the Kafka partition the batch came on,
+    /// so that whichever detector owns the partition finishes the trip.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    #[allow(clippy::too_many_arguments, reason = "one row's columns")]
+    pub async fn put_batch_in(
+        &self,
+        part: Option<i32>,
+        trip_id: &str,
+        seq: u32,
+        device_id: &str,
+        is_final: bool,
+        body: &[u8],
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BatchPut, Error> {
+        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        // Insert-or-nothing first: two processes storing the same key at
+        // once cannot both insert, and neither fails.
+        let inserted = sqlx::query(q!(
+            "INSERT INTO batches (trip_id, seq, device_id, body, digest, received_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (trip_id, seq) DO NOTHING"
+        ))
         .bind(trip_id)
         .bind(i64::from(seq))
         .bind(device_id)
@@ -217,18 +237,35 @@ impl Store {
         .bind(ts(now))
         .execute(&mut *tx)
         .await
-        .map_err(|e| self.db(e))?;
-        sqlx::query(
-            "INSERT INTO trips (trip_id, device_id, final_seq, last_batch_at) VALUES (?, ?, ?, ?)
+        .map_err(|e| self.db(e))?
+        .rows_affected();
+        if inserted == 0 {
+            let existing: String = sqlx::query(q!("SELECT digest FROM batches WHERE trip_id = ? AND seq = ?"))
+                .bind(trip_id)
+                .bind(i64::from(seq))
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|r| r.try_get("digest"))
+                .map_err(|e| self.db(e))?;
+            return Ok(if existing == digest {
+                BatchPut::Duplicate
+            } else {
+                BatchPut::Conflict
+            });
+        }
+        sqlx::query(q!(
+            "INSERT INTO trips (trip_id, device_id, final_seq, last_batch_at, part) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (trip_id) DO UPDATE SET
                 final_seq = COALESCE(excluded.final_seq, trips.final_seq),
                 last_batch_at = excluded.last_batch_at,
-                processed_at = NULL",
-        )
+                part = COALESCE(excluded.part, trips.part),
+                processed_at = NULL"
+        ))
         .bind(trip_id)
         .bind(device_id)
         .bind(is_final.then_some(i64::from(seq)))
         .bind(ts(now))
+        .bind(part.map(i64::from))
         .execute(&mut *tx)
         .await
         .map_err(|e| self.db(e))?;
@@ -242,7 +279,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn pending_batches(&self) -> Result<usize, Error> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM batches WHERE processed_at IS NULL")
+        let n: i64 = sqlx::query(q!("SELECT COUNT(*) AS n FROM batches WHERE processed_at IS NULL"))
             .fetch_one(&self.pool)
             .await
             .and_then(|r| r.try_get("n"))
@@ -259,14 +296,12 @@ impl Store {
     pub async fn ready_trips(&self, now: DateTime<Utc>, timeout_s: f64) -> Result<Vec<String>, Error> {
         #[allow(clippy::cast_possible_truncation, reason = "a timeout in whole milliseconds")]
         let cutoff = now - chrono::TimeDelta::milliseconds((timeout_s * 1000.0) as i64);
-        let rows = sqlx::query(
-            "SELECT t.trip_id FROM trips t
+        let rows = sqlx::query(q!("SELECT t.trip_id FROM trips t
              WHERE t.processed_at IS NULL AND (
                  t.last_batch_at <= ?
                  OR (t.final_seq IS NOT NULL
                      AND (SELECT COUNT(*) FROM batches b WHERE b.trip_id = t.trip_id) = t.final_seq + 1))
-             ORDER BY t.last_batch_at, t.trip_id",
-        )
+             ORDER BY t.last_batch_at, t.trip_id"))
         .bind(ts(cutoff))
         .fetch_all(&self.pool)
         .await
@@ -283,7 +318,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn trip_batches(&self, trip_id: &str) -> Result<Vec<Vec<u8>>, Error> {
-        let rows = sqlx::query("SELECT body FROM batches WHERE trip_id = ? ORDER BY seq")
+        let rows = sqlx::query(q!("SELECT body FROM batches WHERE trip_id = ? ORDER BY seq"))
             .bind(trip_id)
             .fetch_all(&self.pool)
             .await
@@ -311,8 +346,8 @@ impl Store {
     ) -> Result<(), Error> {
         let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
         for table in [
-            "DELETE FROM bumps WHERE trip_id = ?",
-            "DELETE FROM coverage WHERE trip_id = ?",
+            q!("DELETE FROM bumps WHERE trip_id = ?"),
+            q!("DELETE FROM coverage WHERE trip_id = ?"),
         ] {
             sqlx::query(table)
                 .bind(trip_id)
@@ -322,43 +357,29 @@ impl Store {
         }
         // Multi-row statements keep the transaction (and so the writer lock
         // uploads wait for) short: a 20-minute trip covers thousands of cells.
-        for chunk in bumps.chunks(150) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT OR REPLACE INTO bumps (bump_id, trip_id, t, obs, trace) ",
-            );
-            q.push_values(chunk, |mut row, b| {
-                row.push_bind(&b.bump_id)
-                    .push_bind(&b.trip_id)
-                    .push_bind(b.t)
-                    .push_bind(&b.obs)
-                    .push_bind(&b.trace);
-            });
-            q.build().execute(&mut *tx).await.map_err(|e| self.db(e))?;
-        }
-        for chunk in coverage.chunks(300) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT OR REPLACE INTO coverage (trip_id, cell, t) ");
-            q.push_values(chunk, |mut row, (cell, t)| {
-                row.push_bind(trip_id).push_bind(cell).push_bind(*t);
-            });
-            q.build().execute(&mut *tx).await.map_err(|e| self.db(e))?;
-        }
+        self.insert_bumps(&mut tx, bumps, None).await?;
+        self.insert_coverage(&mut tx, trip_id, coverage, None).await?;
         // Batches received while the trip was being processed stay pending,
         // and so does the trip.
-        sqlx::query("UPDATE batches SET processed_at = ? WHERE trip_id = ? AND received_at <= ?")
-            .bind(ts(now))
-            .bind(trip_id)
-            .bind(ts(started))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
-        sqlx::query("UPDATE trips SET processed_at = ?, bumps = ? WHERE trip_id = ? AND last_batch_at <= ?")
-            .bind(ts(now))
-            .bind(i64::try_from(bumps.len()).unwrap_or(i64::MAX))
-            .bind(trip_id)
-            .bind(ts(started))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
+        sqlx::query(q!(
+            "UPDATE batches SET processed_at = ? WHERE trip_id = ? AND received_at <= ?"
+        ))
+        .bind(ts(now))
+        .bind(trip_id)
+        .bind(ts(started))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        sqlx::query(q!(
+            "UPDATE trips SET processed_at = ?, bumps = ? WHERE trip_id = ? AND last_batch_at <= ?"
+        ))
+        .bind(ts(now))
+        .bind(i64::try_from(bumps.len()).unwrap_or(i64::MAX))
+        .bind(trip_id)
+        .bind(ts(started))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
         tx.commit().await.map_err(|e| self.db(e))
     }
 
@@ -368,7 +389,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn bumps(&self) -> Result<Vec<StoredBump>, Error> {
-        let rows = sqlx::query("SELECT bump_id, trip_id, t, obs, trace FROM bumps ORDER BY bump_id")
+        let rows = sqlx::query(q!("SELECT bump_id, trip_id, t, obs, trace FROM bumps ORDER BY bump_id"))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.db(e))?;
@@ -392,7 +413,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn coverage(&self) -> Result<Vec<(String, String, f64)>, Error> {
-        let rows = sqlx::query("SELECT trip_id, cell, t FROM coverage ORDER BY trip_id, cell")
+        let rows = sqlx::query(q!("SELECT trip_id, cell, t FROM coverage ORDER BY trip_id, cell"))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.db(e))?;
@@ -409,12 +430,12 @@ impl Store {
     /// [`Error::Db`].
     pub async fn save_clusters(&self, clusters: &[(String, String)]) -> Result<(), Error> {
         let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
-        sqlx::query("DELETE FROM clusters")
+        sqlx::query(q!("DELETE FROM clusters"))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.db(e))?;
         for (id, body) in clusters {
-            sqlx::query("INSERT INTO clusters (cluster_id, body) VALUES (?, ?)")
+            sqlx::query(q!("INSERT INTO clusters (cluster_id, body) VALUES (?, ?)"))
                 .bind(id)
                 .bind(body)
                 .execute(&mut *tx)
@@ -430,9 +451,11 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn add_known(&self, asset_id: &str, kind: &str, lat: f64, lon: f64, by: &str) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT OR REPLACE INTO known_obstacles (asset_id, kind, lat, lon, added_by, added_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
+        sqlx::query(q!(
+            "INSERT INTO known_obstacles (asset_id, kind, lat, lon, added_by, added_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (asset_id) DO UPDATE SET kind = excluded.kind, lat = excluded.lat, lon = excluded.lon,
+                    added_by = excluded.added_by, added_at = excluded.added_at"
+        ))
         .bind(asset_id)
         .bind(kind)
         .bind(lat)
@@ -451,10 +474,12 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn known(&self) -> Result<Vec<(String, String, f64, f64)>, Error> {
-        let rows = sqlx::query("SELECT asset_id, kind, lat, lon FROM known_obstacles ORDER BY asset_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
+        let rows = sqlx::query(q!(
+            "SELECT asset_id, kind, lat, lon FROM known_obstacles ORDER BY asset_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -474,12 +499,14 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn delete_processed_batches(&self, before: DateTime<Utc>) -> Result<u64, Error> {
-        sqlx::query("DELETE FROM batches WHERE processed_at IS NOT NULL AND processed_at < ?")
-            .bind(ts(before))
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(|e| self.db(e))
+        sqlx::query(q!(
+            "DELETE FROM batches WHERE processed_at IS NOT NULL AND processed_at < ?"
+        ))
+        .bind(ts(before))
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| self.db(e))
     }
 
     /// For every processed trip, milliseconds from its latest batch's
@@ -489,10 +516,12 @@ impl Store {
     ///
     /// [`Error`].
     pub async fn trip_latencies(&self) -> Result<Vec<f64>, Error> {
-        let rows = sqlx::query("SELECT last_batch_at, processed_at FROM trips WHERE processed_at IS NOT NULL")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
+        let rows = sqlx::query(q!(
+            "SELECT last_batch_at, processed_at FROM trips WHERE processed_at IS NOT NULL"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let a: String = r.try_get("last_batch_at").map_err(|e| self.db(e))?;
@@ -511,23 +540,17 @@ impl Store {
     pub async fn bumps_with_ids(&self, ids: &[String]) -> Result<Vec<StoredBump>, Error> {
         let mut out = Vec::new();
         for chunk in ids.chunks(500) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "SELECT bump_id, trip_id, t, obs, trace FROM bumps WHERE bump_id IN (",
+            let sql = format!(
+                "SELECT bump_id, trip_id, t, obs, trace FROM bumps WHERE bump_id IN {} ORDER BY bump_id",
+                crate::in_list(1, chunk.len())
             );
-            let mut sep = q.separated(", ");
+            let mut query = sqlx::query(&sql);
             for id in chunk {
-                sep.push_bind(id);
+                query = query.bind(id);
             }
-            q.push(") ORDER BY bump_id");
-            let rows = q.build().fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
+            let rows = query.fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
             for r in &rows {
-                out.push(StoredBump {
-                    bump_id: r.try_get("bump_id").map_err(|e| self.db(e))?,
-                    trip_id: r.try_get("trip_id").map_err(|e| self.db(e))?,
-                    t: r.try_get("t").map_err(|e| self.db(e))?,
-                    obs: r.try_get("obs").map_err(|e| self.db(e))?,
-                    trace: r.try_get("trace").map_err(|e| self.db(e))?,
-                });
+                out.push(stored_bump(r).map_err(|e| self.db(e))?);
             }
         }
         Ok(out)
@@ -541,14 +564,15 @@ impl Store {
     pub async fn coverage_in(&self, cells: &[String]) -> Result<Vec<(String, String, f64)>, Error> {
         let mut out = Vec::new();
         for chunk in cells.chunks(500) {
-            let mut q =
-                sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT trip_id, cell, t FROM coverage WHERE cell IN (");
-            let mut sep = q.separated(", ");
+            let sql = format!(
+                "SELECT trip_id, cell, t FROM coverage WHERE cell IN {}",
+                crate::in_list(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
             for c in chunk {
-                sep.push_bind(c);
+                query = query.bind(c);
             }
-            q.push(")");
-            let rows = q.build().fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
+            let rows = query.fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
             for r in &rows {
                 out.push((
                     r.try_get("trip_id").map_err(|e| self.db(e))?,
@@ -559,4 +583,69 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// Inserts (or replaces) bumps, many rows a statement, with their
+    /// region when known.
+    pub(crate) async fn insert_bumps(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        bumps: &[StoredBump],
+        region: Option<&str>,
+    ) -> Result<(), Error> {
+        for chunk in bumps.chunks(150) {
+            let sql = crate::values_sql(
+                "INSERT INTO bumps (bump_id, trip_id, t, obs, trace, region)",
+                chunk.len(),
+                6,
+                "ON CONFLICT (bump_id) DO UPDATE SET trip_id = excluded.trip_id, t = excluded.t,
+                 obs = excluded.obs, trace = excluded.trace, region = excluded.region",
+            );
+            let mut query = sqlx::query(&sql);
+            for b in chunk {
+                query = query
+                    .bind(&b.bump_id)
+                    .bind(&b.trip_id)
+                    .bind(b.t)
+                    .bind(&b.obs)
+                    .bind(&b.trace)
+                    .bind(region);
+            }
+            query.execute(&mut **tx).await.map_err(|e| self.db(e))?;
+        }
+        Ok(())
+    }
+
+    /// Inserts (or replaces) a trip's coverage rows.
+    pub(crate) async fn insert_coverage(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        trip_id: &str,
+        coverage: &[(String, f64)],
+        region: Option<&str>,
+    ) -> Result<(), Error> {
+        for chunk in coverage.chunks(300) {
+            let sql = crate::values_sql(
+                "INSERT INTO coverage (trip_id, cell, t, region)",
+                chunk.len(),
+                4,
+                "ON CONFLICT (trip_id, cell) DO UPDATE SET t = excluded.t, region = excluded.region",
+            );
+            let mut query = sqlx::query(&sql);
+            for (cell, t) in chunk {
+                query = query.bind(trip_id).bind(cell).bind(*t).bind(region);
+            }
+            query.execute(&mut **tx).await.map_err(|e| self.db(e))?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn stored_bump(r: &AnyRow) -> Result<StoredBump, sqlx::Error> {
+    Ok(StoredBump {
+        bump_id: r.try_get("bump_id")?,
+        trip_id: r.try_get("trip_id")?,
+        t: r.try_get("t")?,
+        obs: r.try_get("obs")?,
+        trace: r.try_get("trace")?,
+    })
 }

@@ -1,5 +1,5 @@
 use bump_filing::{FilingState, NewFiling, Outbox};
-use bump_store::{Review, Store};
+use bump_store::Review;
 use chrono::{TimeZone, Utc};
 
 fn intent(marker: &str) -> NewFiling {
@@ -20,59 +20,62 @@ fn intent(marker: &str) -> NewFiling {
 
 #[tokio::test]
 async fn intents_are_unique_and_survive_reopening() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).single().expect("time");
-    let s = Store::open(dir.path()).await.expect("open");
-    let f = s.insert(&intent("sb-a-1"), now).await.expect("insert").expect("new");
-    assert_eq!(f.state, FilingState::Intent);
-    assert_eq!(f.attributes, vec![("SIZE".to_owned(), "large".to_owned())]);
-    assert!(
-        s.insert(&intent("sb-a-1"), now).await.expect("insert").is_none(),
-        "same marker twice"
-    );
-    let mut g = f.clone();
-    g.state = FilingState::Filed;
-    g.service_request_id = Some("SR-7".into());
-    g.posted_at = Some(now);
-    g.attempts = 1;
-    s.update(&g).await.expect("update");
-    drop(s);
-    let s = Store::open(dir.path()).await.expect("reopen");
-    let all = s.filings().await.expect("filings");
-    assert_eq!(all, vec![g]);
-    let log = s.audit_log().await.expect("audit");
-    let actions: Vec<&str> = log.iter().map(|r| r.2.as_str()).collect();
-    assert_eq!(actions, ["filing.intent", "filing.filed"]);
+    for place in crate::places("intents_are_unique_and_survive_reopening").await {
+        let s = place.open().await;
+        let f = s.insert(&intent("sb-a-1"), now).await.expect("insert").expect("new");
+        assert_eq!(f.state, FilingState::Intent);
+        assert_eq!(f.attributes, vec![("SIZE".to_owned(), "large".to_owned())]);
+        assert!(
+            s.insert(&intent("sb-a-1"), now).await.expect("insert").is_none(),
+            "same marker twice"
+        );
+        let mut g = f.clone();
+        g.state = FilingState::Filed;
+        g.service_request_id = Some("SR-7".into());
+        g.posted_at = Some(now);
+        g.attempts = 1;
+        s.update(&g).await.expect("update");
+        s.close().await;
+        let s = place.open().await;
+        let all = s.filings().await.expect("filings");
+        assert_eq!(all, vec![g]);
+        let log = s.audit_log().await.expect("audit");
+        let actions: Vec<&str> = log.iter().map(|r| r.2.as_str()).collect();
+        assert_eq!(actions, ["filing.intent", "filing.filed"]);
+    }
 }
 
 #[tokio::test]
 async fn the_latest_review_decides_dismissal() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let s = Store::open(dir.path()).await.expect("open");
-    let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).single().expect("time");
-    let review = |id: &str, action: &str| Review {
-        cluster_id: id.into(),
-        action: action.into(),
-        value: None,
-        actor: "ana".into(),
-        at,
-        note: None,
-    };
-    s.add_review(&review("a", "dismiss")).await.expect("review");
-    s.add_review(&review("b", "dismiss")).await.expect("review");
-    s.add_review(&review("b", "confirm")).await.expect("review");
-    assert_eq!(s.dismissed().await.expect("dismissed"), vec!["a".to_owned()]);
-    let log = s.audit_log().await.expect("audit");
-    assert_eq!(log.len(), 3);
-    assert_eq!(log[0].1, "ana");
+    for place in crate::places("the_latest_review_decides_dismissal").await {
+        let s = place.open().await;
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).single().expect("time");
+        let review = |id: &str, action: &str| Review {
+            cluster_id: id.into(),
+            action: action.into(),
+            value: None,
+            actor: "ana".into(),
+            at,
+            note: None,
+        };
+        s.add_review(&review("a", "dismiss")).await.expect("review");
+        s.add_review(&review("b", "dismiss")).await.expect("review");
+        s.add_review(&review("b", "confirm")).await.expect("review");
+        assert_eq!(s.dismissed().await.expect("dismissed"), vec!["a".to_owned()]);
+        let log = s.audit_log().await.expect("audit");
+        assert_eq!(log.len(), 3);
+        assert_eq!(log[0].1, "ana");
+    }
 }
 
 #[tokio::test]
 async fn updating_a_missing_filing_is_an_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let s = Store::open(dir.path()).await.expect("open");
-    let now = Utc::now();
-    let mut f = s.insert(&intent("sb-b-1"), now).await.expect("insert").expect("new");
-    f.id = 42;
-    assert!(s.update(&f).await.is_err());
+    for place in crate::places("updating_a_missing_filing_is_an_error").await {
+        let s = place.open().await;
+        let now = Utc::now();
+        let mut f = s.insert(&intent("sb-b-1"), now).await.expect("insert").expect("new");
+        f.id = 42;
+        assert!(s.update(&f).await.is_err());
+    }
 }

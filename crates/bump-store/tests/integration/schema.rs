@@ -39,3 +39,34 @@ async fn a_data_dir_that_is_a_file_is_a_clear_error() {
     let e = Store::open(&f).await.expect_err("not a dir").to_string();
     assert!(e.contains("cannot create data directory"), "{e}");
 }
+
+#[tokio::test]
+async fn postgres_migrates_once_even_when_processes_start_together() {
+    let Some(url) = bump_fixtures::fresh_postgres("postgres_migrates_once").await else {
+        return;
+    };
+    // Four processes' worth of stores connecting at once: the advisory lock
+    // makes one migrate and the others find the schema current.
+    let (a, b, c, d) = tokio::join!(
+        Store::connect(&url),
+        Store::connect(&url),
+        Store::connect(&url),
+        Store::connect(&url)
+    );
+    let stores = [a, b, c, d].map(|r| r.expect("connect"));
+    let latest = MIGRATIONS.last().expect("migrations").0;
+    for s in &stores {
+        assert_eq!(s.schema_version().await.expect("version"), latest);
+        assert_eq!(s.backend(), bump_store::Backend::Postgres);
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_url_scheme_is_a_clear_error() {
+    let e = Store::connect("mysql://root:secret@db/x")
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(e.contains("expected postgres://"), "{e}");
+    assert!(!e.contains("secret"), "password leaked: {e}");
+}
