@@ -535,7 +535,7 @@ impl PipelineConfig {
             p.push("runtime.mode = \"kafka\" needs a [kafka] section (at least `brokers`)".to_owned());
         }
         let url = self.runtime.database_url.trim();
-        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             p.push("runtime.database_url: expected postgres://…".to_owned());
         }
         p
