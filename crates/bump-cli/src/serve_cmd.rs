@@ -42,6 +42,16 @@ pub(crate) struct ServeArgs {
     /// Trip batches (JSONL) to upload in the demonstration.
     #[arg(long, requires = "demo")]
     demo_trips: Option<PathBuf>,
+    /// Kafka runtime (`[runtime] mode = "kafka"`): the roles this process
+    /// runs, comma-separated: ingest, detect, cluster, file, review
+    /// (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    role: Vec<bump_serve::scale::Role>,
+    /// Kafka runtime: a stable name for this process (static group
+    /// membership): restarted under the same name, it takes its partitions
+    /// back at once.
+    #[arg(long)]
+    instance_id: Option<String>,
 }
 
 /// Device commands.
@@ -129,6 +139,26 @@ fn data_dir(cfg: &bump_pipeline::PipelineConfig, flag: Option<&PathBuf>) -> Path
     flag.cloned().unwrap_or_else(|| PathBuf::from(&cfg.store.data_dir))
 }
 
+/// The store of the configured runtime: SQLite in the data directory, or
+/// the shared PostgreSQL database of the Kafka runtime
+/// (`STREETBUMP_DATABASE_URL`, else `[runtime] database_url`).
+pub(crate) async fn open_store(cfg: &bump_pipeline::PipelineConfig, dir: &Path) -> anyhow::Result<Store> {
+    if cfg.runtime.mode == bump_pipeline::RuntimeMode::Kafka {
+        let url = std::env::var("STREETBUMP_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| cfg.runtime.database_url.clone());
+        if url.is_empty() {
+            anyhow::bail!(
+                "the kafka runtime needs a PostgreSQL URL: STREETBUMP_DATABASE_URL or [runtime] database_url"
+            );
+        }
+        Ok(Store::connect(&url).await?)
+    } else {
+        Ok(Store::open(dir).await?)
+    }
+}
+
 fn jsonl_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -185,7 +215,7 @@ pub(crate) fn devices(cmd: &DevicesCommand) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("give --device-id or --from-trips"),
     };
     let tokens = runtime()?.block_on(async {
-        let store = Store::open(&dir).await?;
+        let store = open_store(&cfg, &dir).await?;
         register_or_rotate(&store, &ids).await
     })?;
     match &a.out {
@@ -227,7 +257,7 @@ pub(crate) fn users(cmd: &UsersCommand) -> anyhow::Result<ExitCode> {
     };
     let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
     runtime()?.block_on(async {
-        let store = Store::open(&dir).await?;
+        let store = open_store(&cfg, &dir).await?;
         store.put_user(&a.username, &a.role, &hash).await?;
         store.audit("cli", "user.add", &a.username, Some(&a.role)).await?;
         anyhow::Ok(())
@@ -383,6 +413,13 @@ pub(crate) fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         // soon as their final batch is in.
         cfg.serve.max_pending_batches = cfg.serve.max_pending_batches.max(100_000);
     }
+    let kafka = cfg.runtime.mode == bump_pipeline::RuntimeMode::Kafka;
+    if !a.role.is_empty() && !kafka {
+        anyhow::bail!("--role runs a role of the kafka runtime: set [runtime] mode = \"kafka\" in the configuration");
+    }
+    if kafka && a.demo {
+        anyhow::bail!("--demo runs the embedded runtime; the kafka runtime is started role by role");
+    }
     let rt = runtime()?;
     rt.block_on(async move {
         if let Some(r) = registry.as_mut() {
@@ -390,7 +427,7 @@ pub(crate) fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
                 tracing::warn!(message = "Discovery failed; the registry's values stand.", problem = %p);
             }
         }
-        let store = Store::open(&dir).await?;
+        let store = open_store(&cfg, &dir).await?;
         let mut demo: Option<(Vec<PathBuf>, BTreeMap<String, String>, String)> = None;
         let mut inventory_path = inventory_path;
         if a.demo {
@@ -424,6 +461,20 @@ pub(crate) fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
             model,
             inventory,
         };
+        if kafka {
+            use bump_serve::scale::Role;
+            let roles: std::collections::BTreeSet<Role> = if a.role.is_empty() {
+                [Role::Ingest, Role::Detect, Role::Cluster, Role::File, Role::Review].into()
+            } else {
+                a.role.iter().copied().collect()
+            };
+            bump_serve::run_roles(opts, &roles, a.instance_id.clone(), bump_serve::signal(), |addr| {
+                println!("listening on http://{addr}");
+                let _ = std::io::stdout().flush();
+            })
+            .await?;
+            return anyhow::Ok(());
+        }
         bump_serve::run(opts, bump_serve::signal(), move |addr| {
             println!("listening on http://{addr}");
             let _ = std::io::stdout().flush();

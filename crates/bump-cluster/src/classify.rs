@@ -201,15 +201,17 @@ impl Model {
 }
 
 /// The class given to one cluster.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Classified {
     /// One of [`CLASSES`] or [`UNKNOWN`].
     pub class: String,
     /// Probability of `class` (NaN when unknown).
+    #[serde(deserialize_with = "crate::de_f64")]
     pub probability: f64,
     /// `inventory`, `signature` or `none`.
-    pub source: &'static str,
+    pub source: String,
     /// Probability of each of [`CLASSES`], in order (NaN when unknown).
+    #[serde(deserialize_with = "crate::de_f64s")]
     pub probabilities: [f64; 5],
 }
 
@@ -234,7 +236,7 @@ pub fn classify_clusters(
                 return Classified {
                     class: class.to_owned(),
                     probability: 1.0,
-                    source: "inventory",
+                    source: "inventory".into(),
                     probabilities: CLASSES.map(|n| if n == class { 1.0 } else { 0.0 }),
                 };
             }
@@ -245,14 +247,14 @@ pub fn classify_clusters(
                     Classified {
                         class: class.to_owned(),
                         probability: p,
-                        source: "signature",
+                        source: "signature".into(),
                         probabilities: CLASSES.map(|n| m.probability_of(&x, n)),
                     }
                 }
                 None => Classified {
                     class: UNKNOWN.to_owned(),
                     probability: f64::NAN,
-                    source: "none",
+                    source: "none".into(),
                     probabilities: [f64::NAN; 5],
                 },
             }

@@ -26,13 +26,14 @@ pub struct KnownObstacle {
 }
 
 /// The match of a cluster to the inventory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KnownMatch {
     /// The asset.
     pub asset_id: String,
     /// Its kind.
     pub kind: String,
     /// Distance from the cluster's position, m.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub distance_m: f64,
 }
 

@@ -246,13 +246,15 @@ impl Status {
 }
 
 /// One cluster: the evidence for one physical defect.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
     /// The mode cell, as H3 text: stable while the evidence's peak stays.
     pub cluster_id: String,
     /// Mean position of its bumps, degrees.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub lat: f64,
     /// Mean position of its bumps, degrees.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub lon: f64,
     /// Bumps.
     pub hits: usize,
@@ -263,22 +265,30 @@ pub struct Cluster {
     /// Distinct trips that passed (hit or not).
     pub passes: usize,
     /// `trips / passes`.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub hit_rate: f64,
     /// Median peak vertical acceleration, m/s².
+    #[serde(deserialize_with = "crate::de_f64")]
     pub magnitude_median_mps2: f64,
     /// 90th percentile of the same.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub magnitude_p90_mps2: f64,
     /// First bump, UTC seconds.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub first_seen: f64,
     /// Last bump, UTC seconds.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub last_seen: f64,
     /// Circular mean of the bumps' headings, degrees; NaN if unknown.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub heading_deg: f64,
     /// Share of bumps whose first excursion was upward.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub up_first_share: f64,
     /// Passes after the last hit, none of which hit.
     pub misses_since_last_hit: usize,
     /// Posterior probability that the hit rate exceeds `min_hit_rate`.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub confidence: f64,
     /// Status.
     pub status: Status,
@@ -293,17 +303,23 @@ pub struct Cluster {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Signature {
     /// Share of bumps whose first excursion was upward.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub up_first_share: f64,
     /// Median time above half the threshold, s.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub duration_median_s: f64,
     /// Median of peak over speed, (m/s²)/(m/s) = 1/s.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub peak_per_speed_median_hz: f64,
     /// Median share of 0.5–5 Hz energy below 2 Hz.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub low_band_share_median: f64,
     /// Median speed of the hits, m/s.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub speed_median_mps: f64,
     /// Share of bumps travelling against the cluster's main heading
     /// (0: one direction; about 0.5: both).
+    #[serde(deserialize_with = "crate::de_f64")]
     pub opposite_share: f64,
 }
 
@@ -362,6 +378,29 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         f64::midpoint(v[n / 2 - 1], v[n / 2])
     }
+}
+
+/// An `f64` written by `serde_json`, which writes NaN as `null`.
+///
+/// # Errors
+///
+/// When the value is neither a number nor null.
+pub fn de_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// [`de_f64`] for an array.
+///
+/// # Errors
+///
+/// When an element is neither a number nor null.
+pub fn de_f64s<'de, D: serde::Deserializer<'de>, const N: usize>(d: D) -> Result<[f64; N], D::Error> {
+    let v: Vec<Option<f64>> = Vec::deserialize(d)?;
+    let n = v.len();
+    let arr: [Option<f64>; N] = v
+        .try_into()
+        .map_err(|_| serde::de::Error::invalid_length(n, &"an array of the classes' probabilities"))?;
+    Ok(arr.map(|x| x.unwrap_or(f64::NAN)))
 }
 
 /// The evidence, and clusters computed from it.

@@ -74,6 +74,13 @@ pub struct KafkaConfig {
     /// this many messages behind on the batches topic.
     #[serde(default = "default_max_lag")]
     pub max_lag: u64,
+    /// Static group membership (KIP-345): a stable name for this process
+    /// (`streetbump serve --instance-id`, not the file, since every process
+    /// reads the same file). A process restarted under the same name takes
+    /// its predecessor's partitions at once, without waiting for the
+    /// session timeout or a rebalance.
+    #[serde(skip)]
+    pub instance_id: Option<String>,
 }
 
 fn default_prefix() -> String {
@@ -217,6 +224,7 @@ impl KafkaConfig {
             partitions: default_partitions(),
             extra: BTreeMap::new(),
             max_lag: default_max_lag(),
+            instance_id: None,
         }
     }
 

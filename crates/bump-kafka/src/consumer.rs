@@ -235,6 +235,9 @@ impl Consumer {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false");
+        if let Some(id) = &config.instance_id {
+            c.set("group.instance.id", format!("{id}.{group}"));
+        }
         let inner: StreamConsumer<LoggingContext> = c
             .create_with_context(LoggingContext {
                 group: group.to_owned(),

@@ -60,6 +60,7 @@ TLS, SCRAM and Kerberos need rdkafka's `ssl` / `gssapi` features (see
 `docs/deployment.md`).
 */
 
+pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod error;
@@ -67,6 +68,7 @@ pub mod keys;
 pub mod lag;
 pub mod producer;
 
+pub use admin::ensure_topics;
 pub use config::{ConfigError, ConfigErrors, KafkaConfig, Role, Topic, TopicSpec};
 pub use consumer::{
     Consumer, ConsumerOptions, ERROR_HEADER, GROUP_HEADER, Message, RunStats, SOURCE_OFFSET_HEADER,

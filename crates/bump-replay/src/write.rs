@@ -261,7 +261,7 @@ pub fn clusters_frame(
         Column::new(
             "class_source".into(),
             (0..clusters.len())
-                .map(|i| class(i).map_or("none", |c| c.source).to_owned())
+                .map(|i| class(i).map_or("none", |c| c.source.as_str()).to_owned())
                 .collect::<Vec<_>>(),
         ),
         Column::new("p_pothole".into(), prob(0)),
@@ -339,7 +339,7 @@ pub fn clusters_geojson(
                     "h3_cell": c.cluster_id,
                     "class": cls.map_or(bump_cluster::UNKNOWN, |x| x.class.as_str()),
                     "class_probability": cls.map_or(serde_json::Value::Null, |x| num(x.probability)),
-                    "class_source": cls.map_or("none", |x| x.source),
+                    "class_source": cls.map_or("none", |x| x.source.as_str()),
                     "class_probabilities": probs,
                     "known_obstacle": k.map(|m| serde_json::json!({"asset_id": m.asset_id, "kind": m.kind, "distance_m": m.distance_m})),
                     "status": c.status.as_str(),

@@ -197,7 +197,7 @@ pub(crate) fn summary_json(v: &ClusterView, review: Option<&Review>, filing: Opt
     let c = &v.cluster;
     let (class, prob, source) = match review.filter(|r| r.action == "reclassify") {
         Some(r) => (r.value.clone().unwrap_or_default(), 1.0, "review"),
-        None => (v.class.class.clone(), v.class.probability, v.class.source),
+        None => (v.class.class.clone(), v.class.probability, v.class.source.as_str()),
     };
     json!({
         "cluster_id": c.cluster_id,

@@ -183,7 +183,8 @@ pub(crate) async fn upload(State(state): State<Arc<AppState>>, headers: HeaderMa
             Some("device_id"),
         );
     }
-    if state.pending.load(Ordering::Relaxed) >= state.cfg.serve.max_pending_batches {
+    let lagging = state.kafka.as_ref().is_some_and(|k| k.lagging());
+    if lagging || state.pending.load(Ordering::Relaxed) >= state.cfg.serve.max_pending_batches {
         return refuse(
             &state,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -198,6 +199,9 @@ pub(crate) async fn upload(State(state): State<Arc<AppState>>, headers: HeaderMa
     let d = digest(&canonical);
     let trip = batch.trip_id.as_str().to_owned();
     let t0 = std::time::Instant::now();
+    if let Some(sink) = &state.kafka {
+        return to_kafka(&state, sink, &batch, &canonical, &d).await;
+    }
     let put = state
         .store
         .put_batch(
@@ -245,9 +249,72 @@ pub(crate) async fn upload(State(state): State<Arc<AppState>>, headers: HeaderMa
             );
         }
     };
+    accepted(&trip, batch.seq, duplicate)
+}
+
+/// The Kafka runtime's path: a batch already stored is answered as in the
+/// embedded server; a new one is acknowledged once the broker has it.
+async fn to_kafka(
+    state: &AppState,
+    sink: &crate::scale::KafkaSink,
+    batch: &TripBatch,
+    canonical: &[u8],
+    d: &str,
+) -> Response {
+    let trip = batch.trip_id.as_str();
+    match state.store.batch_digest(trip, batch.seq).await {
+        Ok(Some(stored)) if stored == d => {
+            state.metrics.batches_duplicate.fetch_add(1, Ordering::Relaxed);
+            return accepted(trip, batch.seq, true);
+        }
+        Ok(Some(_)) => {
+            return refuse(
+                state,
+                StatusCode::CONFLICT,
+                "conflict",
+                &format!(
+                    "batch {} of trip {trip} was already received with different content",
+                    batch.seq
+                ),
+                Some("seq"),
+            );
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(message = "Cannot check a batch.", error = %e);
+            return refuse(
+                state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the store is unavailable; retry",
+                None,
+            );
+        }
+    }
+    let t0 = std::time::Instant::now();
+    match sink.send(&batch.trip_id, canonical, d).await {
+        Ok(()) => {
+            state.metrics.stage("ingest", t0.elapsed().as_secs_f64());
+            state.metrics.batches_accepted.fetch_add(1, Ordering::Relaxed);
+            accepted(trip, batch.seq, false)
+        }
+        Err(e) => {
+            tracing::error!(message = "The broker did not take a batch.", error = %e);
+            refuse(
+                state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the message broker is unavailable; retry",
+                None,
+            )
+        }
+    }
+}
+
+fn accepted(trip: &str, seq: u32, duplicate: bool) -> Response {
     (
         StatusCode::ACCEPTED,
-        Json(json!({"status": "accepted", "trip_id": trip, "seq": batch.seq, "duplicate": duplicate})),
+        Json(json!({"status": "accepted", "trip_id": trip, "seq": seq, "duplicate": duplicate})),
     )
         .into_response()
 }

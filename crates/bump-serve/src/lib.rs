@@ -21,6 +21,7 @@ pub mod auth;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
+pub mod scale;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -116,7 +117,27 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// The HTTP routes.
 pub fn router(state: Arc<AppState>) -> Router {
+    router_for(state, true, true)
+}
+
+/// The routes of an ingest and/or review process (health, readiness and
+/// metrics always).
+pub fn router_for(state: Arc<AppState>, ingest: bool, review: bool) -> Router {
     let limit = state.cfg.serve.max_body_bytes;
+    let mut r = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    if ingest {
+        r = r.route("/api/v1/batches", post(ingest::upload));
+    }
+    if review {
+        r = r.merge(review_routes());
+    }
+    r.layer(DefaultBodyLimit::max(limit)).with_state(state)
+}
+
+fn review_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
         .route(
@@ -131,10 +152,6 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/openapi.json",
             get(|| async { asset("application/json", OPENAPI) }),
         )
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/batches", post(ingest::upload))
         .route("/api/login", post(api::login))
         .route("/api/logout", post(api::logout))
         .route("/api/me", get(api::me))
@@ -144,8 +161,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/clusters/{id}/actions", post(api::act))
         .route("/api/coverage", get(api::coverage))
         .route("/api/audit", get(api::audit))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
 }
 
 /// The state for `opts`, before anything runs.
@@ -167,6 +182,7 @@ pub fn state(opts: ServeOptions) -> Arc<AppState> {
         metrics: metrics::Metrics::default(),
         logins: auth::LoginLimiter::default(),
         filing: tokio::sync::Mutex::new(()),
+        kafka: None,
     })
 }
 
@@ -212,6 +228,96 @@ pub async fn run(
     }
     tracing::info!(message = "Stopped.");
     result.map_err(ServeError::Http)
+}
+
+/// Why a role process could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    /// The `[kafka]` section.
+    #[error("{0}")]
+    Config(String),
+    /// The broker.
+    #[error(transparent)]
+    Kafka(#[from] bump_kafka::Error),
+    /// The HTTP side.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// Runs `roles` of the Kafka runtime until `shutdown` completes, then
+/// stops gracefully. `on_listen` is called with the bound address when a
+/// role serves HTTP (ingest, review).
+///
+/// # Errors
+///
+/// [`RoleError`] when the configuration is invalid, the topics cannot be
+/// created or the address cannot be bound.
+pub async fn run_roles(
+    opts: ServeOptions,
+    roles: &std::collections::BTreeSet<scale::Role>,
+    instance_id: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listen: impl FnOnce(SocketAddr),
+) -> Result<(), RoleError> {
+    let mut kafka = scale::kafka_config(&opts.cfg).map_err(RoleError::Config)?;
+    kafka.instance_id = instance_id;
+    let created = bump_kafka::ensure_topics(&kafka).await?;
+    if !created.is_empty() {
+        tracing::info!(message = "Created topics.", topics = ?created);
+    }
+    let http = scale::serves_http(roles);
+    let listener = if http {
+        let addr = match opts.listen {
+            Some(a) => a.to_string(),
+            None => opts.cfg.serve.listen.clone(),
+        };
+        Some(
+            tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?,
+        )
+    } else {
+        None
+    };
+    let mut st = state(opts);
+    if roles.contains(&scale::Role::Ingest)
+        && let Some(s) = Arc::get_mut(&mut st)
+    {
+        s.kafka = Some(scale::sink(&kafka)?);
+    }
+    let state = st;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tasks = scale::spawn(&state, &kafka, roles, &stop_rx).await?;
+    tracing::info!(message = "Roles started.", roles = ?roles);
+    let result = if let Some(listener) = listener {
+        let local = listener.local_addr().map_err(ServeError::Http)?;
+        on_listen(local);
+        tracing::info!(message = "Listening.", addr = %local);
+        let st = Arc::clone(&state);
+        let app = router_for(
+            Arc::clone(&state),
+            roles.contains(&scale::Role::Ingest),
+            roles.contains(&scale::Role::Review),
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                st.accepting.store(false, Ordering::Relaxed);
+                tracing::info!(message = "Shutting down: draining.");
+            })
+            .await
+            .map_err(ServeError::Http)
+    } else {
+        shutdown.await;
+        Ok(())
+    };
+    state.accepting.store(false, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    tracing::info!(message = "Stopped.");
+    result.map_err(RoleError::Serve)
 }
 
 /// Completes on SIGTERM or Ctrl-C.

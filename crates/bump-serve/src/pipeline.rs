@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bump_cluster::{BumpObs, CellIndex, ClusterIndex, KnownObstacle, classify_clusters, match_known};
+use bump_cluster::{BumpObs, CellIndex, Cluster, ClusterIndex, KnownObstacle, classify_clusters, match_known};
 use bump_core::{TripBatch, TripId};
 use bump_filing::{Candidate, Filer};
 use bump_pipeline::{Trace, TripProcessor};
@@ -36,12 +36,12 @@ use crate::state::{AppState, ClusterView, Snapshot};
 
 /// A processed trip on its way to the clusterer.
 #[derive(Debug)]
-struct Evidence {
-    trip_id: String,
-    started: chrono::DateTime<Utc>,
-    bumps: Vec<StoredBump>,
-    coverage: Vec<(String, f64)>,
-    failed: Option<String>,
+pub(crate) struct Evidence {
+    pub(crate) trip_id: String,
+    pub(crate) started: chrono::DateTime<Utc>,
+    pub(crate) bumps: Vec<StoredBump>,
+    pub(crate) coverage: Vec<(String, f64)>,
+    pub(crate) failed: Option<String>,
 }
 
 /// Starts the stage tasks; they stop when `stop` turns true, after
@@ -145,7 +145,7 @@ async fn worker(state: Arc<AppState>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<
 }
 
 /// Assembles and processes one trip: pure, on a blocking thread.
-fn process(
+pub(crate) fn process(
     trip_id: &str,
     bodies: &[Vec<u8>],
     cfg: bump_pipeline::PipelineConfig,
@@ -214,9 +214,8 @@ pub(crate) async fn load_index(state: &AppState) -> Result<(ClusterIndex, HashSe
     Ok((index, trips))
 }
 
-/// Clusters, known obstacles and classes from an index: the replay's steps.
-pub(crate) async fn snapshot_of(state: &AppState, index: &ClusterIndex) -> Snapshot {
-    let clusters = index.clusters();
+/// The inventory: the city's, plus obstacles reviewers added.
+pub(crate) async fn inventory(state: &AppState) -> Vec<KnownObstacle> {
     let mut inventory: Vec<KnownObstacle> = state.inventory.clone();
     if let Ok(added) = state.store.known().await {
         inventory.extend(added.into_iter().map(|(asset_id, kind, lat, lon)| KnownObstacle {
@@ -226,9 +225,15 @@ pub(crate) async fn snapshot_of(state: &AppState, index: &ClusterIndex) -> Snaps
             lon,
         }));
     }
-    let known = match_known(&clusters, &inventory, state.cfg.known.max_distance_m);
+    inventory
+}
+
+/// Known obstacles, classes and jurisdictions of clusters: the replay's
+/// steps after clustering.
+pub(crate) fn views_of(state: &AppState, clusters: Vec<Cluster>, inventory: &[KnownObstacle]) -> Vec<ClusterView> {
+    let known = match_known(&clusters, inventory, state.cfg.known.max_distance_m);
     let classes = classify_clusters(&clusters, &known, state.model.as_ref());
-    let views = clusters
+    clusters
         .into_iter()
         .zip(classes)
         .zip(known)
@@ -242,8 +247,13 @@ pub(crate) async fn snapshot_of(state: &AppState, index: &ClusterIndex) -> Snaps
             class,
             known,
         })
-        .collect();
-    Snapshot::new(views)
+        .collect()
+}
+
+/// Clusters, known obstacles and classes from an index: the replay's steps.
+pub(crate) async fn snapshot_of(state: &AppState, index: &ClusterIndex) -> Snapshot {
+    let inventory = inventory(state).await;
+    Snapshot::new(views_of(state, index.clusters(), &inventory))
 }
 
 async fn publish(state: &AppState, index: &ClusterIndex) {

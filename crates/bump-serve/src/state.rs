@@ -17,7 +17,7 @@ use crate::auth::LoginLimiter;
 use crate::metrics::Metrics;
 
 /// A cluster as reviewers see it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ClusterView {
     /// The cluster.
     pub cluster: Cluster,
@@ -91,6 +91,9 @@ pub struct AppState {
     /// One filing round at a time: two rounds reading the same intent
     /// would both post it.
     pub filing: tokio::sync::Mutex<()>,
+    /// Kafka runtime, ingest role: uploads go to the batches topic instead
+    /// of the store.
+    pub kafka: Option<Arc<crate::scale::KafkaSink>>,
 }
 
 impl AppState {

@@ -287,6 +287,20 @@ impl Store {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
+    /// Batches stored, processed or not (until retention deletes them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn stored_batches(&self) -> Result<usize, Error> {
+        let n: i64 = sqlx::query(q!("SELECT COUNT(*) AS n FROM batches"))
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get("n"))
+            .map_err(|e| self.db(e))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// Trips ready to (re)process: complete (every batch up to the final
     /// one is in) or silent for `timeout_s`.
     ///
@@ -309,6 +323,21 @@ impl Store {
         rows.iter()
             .map(|r| r.try_get("trip_id"))
             .collect::<Result<_, _>>()
+            .map_err(|e| self.db(e))
+    }
+
+    /// The digest of a stored batch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`].
+    pub async fn batch_digest(&self, trip_id: &str, seq: u32) -> Result<Option<String>, Error> {
+        sqlx::query(q!("SELECT digest FROM batches WHERE trip_id = ? AND seq = ?"))
+            .bind(trip_id)
+            .bind(i64::from(seq))
+            .fetch_optional(&self.pool)
+            .await
+            .and_then(|r| r.map(|r| r.try_get("digest")).transpose())
             .map_err(|e| self.db(e))
     }
 

@@ -15,14 +15,14 @@ use bump_filing::Registry;
 use bump_open311_server::{Fault, FaultRule, Route, ServerConfig, ServiceKind, StoredRequest, TestServer};
 use chrono::{TimeZone, Utc};
 
-const WEST: &str = "westbury.example";
-const CENTRE: &str = "centreville.example";
+pub(crate) const WEST: &str = "westbury.example";
+pub(crate) const CENTRE: &str = "centreville.example";
 
-fn streetbump() -> Command {
+pub(crate) fn streetbump() -> Command {
     Command::new(env!("CARGO_BIN_EXE_streetbump"))
 }
 
-fn ok(o: &Output) -> String {
+pub(crate) fn ok(o: &Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
         o.status.success(),
@@ -34,7 +34,7 @@ fn ok(o: &Output) -> String {
 }
 
 /// A city with enough traffic for a handful of likely potholes.
-fn simulate(dir: &Path) -> PathBuf {
+pub(crate) fn simulate(dir: &Path) -> PathBuf {
     let city = dir.join("city");
     ok(&streetbump()
         .args([
@@ -55,12 +55,12 @@ fn simulate(dir: &Path) -> PathBuf {
     city
 }
 
-struct Servers {
-    west: TestServer,
-    centre: TestServer,
+pub(crate) struct Servers {
+    pub(crate) west: TestServer,
+    pub(crate) centre: TestServer,
 }
 
-fn servers() -> Servers {
+pub(crate) fn servers() -> Servers {
     servers_with(ServiceKind::Batch)
 }
 
@@ -76,7 +76,7 @@ fn servers_with(centre_kind: ServiceKind) -> Servers {
 
 /// The simulated municipalities with endpoints for two of them: Westbury
 /// speaks JSON, Centreville XML; Eastport has none.
-fn registry(city: &Path, s: &Servers, dir: &Path) -> PathBuf {
+pub(crate) fn registry(city: &Path, s: &Servers, dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(city.join("city/municipalities.geojson")).unwrap();
     let mut g: serde_json::Value = serde_json::from_str(&text).unwrap();
     for f in g["features"].as_array_mut().unwrap() {
@@ -97,7 +97,7 @@ fn registry(city: &Path, s: &Servers, dir: &Path) -> PathBuf {
     path
 }
 
-fn replay(city: &Path, registry: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
+pub(crate) fn replay(city: &Path, registry: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
     let root = bump_fixtures::workspace_root();
     let mut c = streetbump();
     c.arg("replay")
@@ -132,13 +132,13 @@ fn sync(registry: &Path, data: &Path) -> Command {
 }
 
 /// The plan written by the last replay (`filing.json`).
-fn plan(out: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn plan(out: &Path) -> Vec<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("filing.json")).unwrap()).unwrap();
     v.as_array().unwrap().clone()
 }
 
 /// Markers planned for filing, by jurisdiction.
-fn planned_markers(out: &Path, jurisdiction: &str) -> BTreeSet<String> {
+pub(crate) fn planned_markers(out: &Path, jurisdiction: &str) -> BTreeSet<String> {
     plan(out)
         .iter()
         .filter(|p| p["outcome"]["action"] == "file" && p["outcome"]["jurisdiction_id"] == jurisdiction)
@@ -146,13 +146,13 @@ fn planned_markers(out: &Path, jurisdiction: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn marker_of(r: &StoredRequest) -> String {
+pub(crate) fn marker_of(r: &StoredRequest) -> String {
     let d = r.description.clone().unwrap_or_default();
     d.rsplit("Ref: ").next().unwrap_or_default().trim().to_owned()
 }
 
 /// Markers on a server, asserting none is there twice.
-fn filed_markers(s: &TestServer) -> BTreeSet<String> {
+pub(crate) fn filed_markers(s: &TestServer) -> BTreeSet<String> {
     let reqs = s.requests();
     let markers: Vec<String> = reqs.iter().map(marker_of).collect();
     let set: BTreeSet<String> = markers.iter().cloned().collect();

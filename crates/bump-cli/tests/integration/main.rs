@@ -5,6 +5,9 @@
 mod classifier;
 /// `streetbump replay --file` and `open311` against two test servers.
 mod filing;
+/// The Kafka runtime: roles as separate processes over a real broker and
+/// PostgreSQL, workers killed mid-way.
+mod kafka;
 /// `streetbump replay` and `eval` on the committed fixtures and on bad input.
 mod replay;
 /// `streetbump serve` killed and stopped as a real process.
