@@ -628,3 +628,45 @@ async fn file(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
 pub fn serves_http(roles: &BTreeSet<Role>) -> bool {
     roles.contains(&Role::Ingest) || roles.contains(&Role::Review)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bump_cluster::Classified;
+
+    #[test]
+    fn roles_parse_and_unknown_ones_are_named() {
+        assert_eq!("detect".parse::<Role>(), Ok(Role::Detect));
+        assert_eq!(" review ".parse::<Role>(), Ok(Role::Review));
+        let e = "clusterer".parse::<Role>().unwrap_err();
+        assert!(e.contains("clusterer") && e.contains("ingest"), "{e}");
+        assert!(serves_http(&[Role::Review].into()));
+        assert!(!serves_http(&[Role::Detect, Role::Cluster, Role::File].into()));
+    }
+
+    #[test]
+    fn a_region_is_the_resolution_7_parent_and_its_halo_has_seven_cells() {
+        let cell = bump_cluster::cell_of(42.3601, -71.0589).unwrap();
+        let region = region_of(cell).unwrap();
+        assert_eq!(region.resolution(), REGION_RESOLUTION);
+        let h = halo(region);
+        assert_eq!(h.len(), 7);
+        assert!(h.contains(&region.to_string()));
+    }
+
+    #[test]
+    fn a_view_with_nan_survives_the_store_round_trip() {
+        // serde_json writes NaN as null; what the cluster workers store must
+        // read back, or the review role would drop the cluster.
+        let class = Classified {
+            class: "unknown".into(),
+            probability: f64::NAN,
+            source: "none".into(),
+            probabilities: [f64::NAN; 5],
+        };
+        let text = serde_json::to_string(&class).unwrap();
+        let back: Classified = serde_json::from_str(&text).unwrap();
+        assert!(back.probability.is_nan() && back.probabilities.iter().all(|p| p.is_nan()));
+        assert_eq!(back.source, "none");
+    }
+}
