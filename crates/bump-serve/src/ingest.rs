@@ -226,18 +226,7 @@ pub(crate) async fn upload(State(state): State<Arc<AppState>>, headers: HeaderMa
             state.metrics.batches_duplicate.fetch_add(1, Ordering::Relaxed);
             true
         }
-        Ok(BatchPut::Conflict) => {
-            return refuse(
-                &state,
-                StatusCode::CONFLICT,
-                "conflict",
-                &format!(
-                    "batch {} of trip {trip} was already received with different content",
-                    batch.seq
-                ),
-                Some("seq"),
-            );
-        }
+        Ok(BatchPut::Conflict) => return conflict(&state, &trip, batch.seq),
         Err(e) => {
             tracing::error!(message = "Cannot store a batch.", error = %e);
             return refuse(
@@ -267,28 +256,11 @@ async fn to_kafka(
             state.metrics.batches_duplicate.fetch_add(1, Ordering::Relaxed);
             return accepted(trip, batch.seq, true);
         }
-        Ok(Some(_)) => {
-            return refuse(
-                state,
-                StatusCode::CONFLICT,
-                "conflict",
-                &format!(
-                    "batch {} of trip {trip} was already received with different content",
-                    batch.seq
-                ),
-                Some("seq"),
-            );
-        }
+        Ok(Some(_)) => return conflict(state, trip, batch.seq),
         Ok(None) => {}
         Err(e) => {
             tracing::error!(message = "Cannot check a batch.", error = %e);
-            return refuse(
-                state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "the store is unavailable; retry",
-                None,
-            );
+            return unavailable(state, "the store is unavailable; retry");
         }
     }
     let t0 = std::time::Instant::now();
@@ -300,15 +272,23 @@ async fn to_kafka(
         }
         Err(e) => {
             tracing::error!(message = "The broker did not take a batch.", error = %e);
-            refuse(
-                state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "the message broker is unavailable; retry",
-                None,
-            )
+            unavailable(state, "the message broker is unavailable; retry")
         }
     }
+}
+
+fn conflict(state: &AppState, trip: &str, seq: u32) -> Response {
+    refuse(
+        state,
+        StatusCode::CONFLICT,
+        "conflict",
+        &format!("batch {seq} of trip {trip} was already received with different content"),
+        Some("seq"),
+    )
+}
+
+fn unavailable(state: &AppState, why: &str) -> Response {
+    refuse(state, StatusCode::SERVICE_UNAVAILABLE, "overloaded", why, None)
 }
 
 fn accepted(trip: &str, seq: u32, duplicate: bool) -> Response {

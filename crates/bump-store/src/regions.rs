@@ -103,15 +103,6 @@ impl Store {
     ) -> Result<(), Error> {
         let regions_json = serde_json::to_string(regions).unwrap_or_else(|_| "[]".into());
         let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
-        sqlx::query(q!(
-            "UPDATE batches SET processed_at = ? WHERE trip_id = ? AND received_at <= ?"
-        ))
-        .bind(ts(now))
-        .bind(trip_id)
-        .bind(ts(started))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.db(e))?;
         // The regions are kept even while the trip stays pending: a later
         // run must clear the evidence it left in every one of them.
         sqlx::query(q!("UPDATE trips SET regions = ? WHERE trip_id = ?"))
@@ -120,16 +111,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.db(e))?;
-        sqlx::query(q!(
-            "UPDATE trips SET processed_at = ?, bumps = ? WHERE trip_id = ? AND last_batch_at <= ?"
-        ))
-        .bind(ts(now))
-        .bind(i64::try_from(bumps).unwrap_or(i64::MAX))
-        .bind(trip_id)
-        .bind(ts(started))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.db(e))?;
+        self.mark_processed_in(&mut tx, trip_id, bumps, started, now).await?;
         tx.commit().await.map_err(|e| self.db(e))
     }
 

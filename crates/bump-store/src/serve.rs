@@ -388,27 +388,8 @@ impl Store {
         // uploads wait for) short: a 20-minute trip covers thousands of cells.
         self.insert_bumps(&mut tx, bumps, None).await?;
         self.insert_coverage(&mut tx, trip_id, coverage, None).await?;
-        // Batches received while the trip was being processed stay pending,
-        // and so does the trip.
-        sqlx::query(q!(
-            "UPDATE batches SET processed_at = ? WHERE trip_id = ? AND received_at <= ?"
-        ))
-        .bind(ts(now))
-        .bind(trip_id)
-        .bind(ts(started))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.db(e))?;
-        sqlx::query(q!(
-            "UPDATE trips SET processed_at = ?, bumps = ? WHERE trip_id = ? AND last_batch_at <= ?"
-        ))
-        .bind(ts(now))
-        .bind(i64::try_from(bumps.len()).unwrap_or(i64::MAX))
-        .bind(trip_id)
-        .bind(ts(started))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.db(e))?;
+        self.mark_processed_in(&mut tx, trip_id, bumps.len(), started, now)
+            .await?;
         tx.commit().await.map_err(|e| self.db(e))
     }
 
@@ -611,6 +592,38 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Marks a trip and its batches processed inside `tx`. Batches received
+    /// after `started` stay pending, and so does the trip.
+    pub(crate) async fn mark_processed_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        trip_id: &str,
+        bumps: usize,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        sqlx::query(q!(
+            "UPDATE batches SET processed_at = ? WHERE trip_id = ? AND received_at <= ?"
+        ))
+        .bind(ts(now))
+        .bind(trip_id)
+        .bind(ts(started))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        sqlx::query(q!(
+            "UPDATE trips SET processed_at = ?, bumps = ? WHERE trip_id = ? AND last_batch_at <= ?"
+        ))
+        .bind(ts(now))
+        .bind(i64::try_from(bumps).unwrap_or(i64::MAX))
+        .bind(trip_id)
+        .bind(ts(started))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(())
     }
 
     /// Inserts (or replaces) bumps, many rows a statement, with their
