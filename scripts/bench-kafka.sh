@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Throughput of the Kafka runtime's workers, stage by stage, with 1 and then
+# 2 workers of each kind (docs/deployment.md, "Sizing").
+#
+# For each worker count N: a fresh database and fresh topics; a simulated
+# city is uploaded through an ingest process while no worker runs (so the
+# batches wait in Kafka); then N detect workers start and the time until
+# every trip is processed is the detect stage's; then N cluster workers start
+# and the time until all evidence is stored and no region is dirty is the
+# cluster stage's. Times include the workers' start and group join.
+#
+# Needs the services: scripts/install-services.sh, then
+#   eval "$(scripts/start-services.sh)"
+# Usage: scripts/bench-kafka.sh [TRIPS] [MINUTES] [WORKERS...]
+#   (default 200 trips of 6 minutes, worker counts 1 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trips=${1:-200}
+minutes=${2:-6}
+shift $(( $# > 2 ? 2 : $# ))
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(1 2)
+
+: "${STREETBUMP_TEST_KAFKA:?start the services: eval \"\$(scripts/start-services.sh)\"}"
+: "${STREETBUMP_TEST_PG_URL:?start the services: eval \"\$(scripts/start-services.sh)\"}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd .. && pwd)/streetbump-target}"
+cargo build --release --bin streetbump >&2
+bin="$CARGO_TARGET_DIR/release/streetbump"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin" simulate --seed 11 --trips "$trips" --minutes "$minutes" --formats json --out "$work/city" >/dev/null
+samples=$(python3 - "$work/city/trips" <<'EOF'
+import json, os, sys
+n = 0
+for f in os.listdir(sys.argv[1]):
+    for line in open(os.path.join(sys.argv[1], f)):
+        if line.strip():
+            n += len(json.loads(line)["accel"]["dt"])
+print(n)
+EOF
+)
+batches=$(cat "$work"/city/trips/*.jsonl | grep -c .)
+echo "city: $trips trips of $minutes min, $batches batches, $samples accelerometer samples" >&2
+
+now() { date +%s.%N; }
+sql() { psql "$db" -XAtc "$1"; }
+wait_for() { # SQL returning t when done; gives up after 15 minutes
+    local deadline=$((SECONDS + 900))
+    until [ "$(sql "$1")" = t ]; do
+        if [ $SECONDS -gt $deadline ]; then
+            echo "bench-kafka: timed out waiting for: $1 (logs in $work)" >&2
+            trap - EXIT
+            exit 1
+        fi
+        sleep 0.2
+    done
+}
+
+printf '| workers of each | detect: s | detect: trips/s | detect: samples/s | cluster: s | cluster: bumps/s | bumps | regions |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
+for n in "${counts[@]}"; do
+    name="bench_${n}_$$_$(date +%s)"
+    psql "$STREETBUMP_TEST_PG_URL" -XAtc "CREATE DATABASE $name" >/dev/null
+    db="${STREETBUMP_TEST_PG_URL%/*}/$name"
+    export STREETBUMP_DATABASE_URL="$db"
+    cat > "$work/pipeline.toml" <<EOF
+[runtime]
+mode = "kafka"
+[kafka]
+brokers = "$STREETBUMP_TEST_KAFKA"
+topic_prefix = "$name."
+group_prefix = "$name."
+partitions = 4
+EOF
+    "$bin" devices add --config "$work/pipeline.toml" --from-trips "$work/city/trips" --out "$work/tokens.json" >/dev/null
+    "$bin" serve --config "$work/pipeline.toml" --role ingest --listen 127.0.0.1:0 --instance-id ingest \
+        > "$work/ingest.out" 2> "$work/ingest.log" &
+    pids+=($!)
+    until grep -q "listening on" "$work/ingest.out"; do sleep 0.2; done
+    url=$(sed -n 's/^listening on //p' "$work/ingest.out")
+    "$bin" upload "$work/city/trips" --url "$url" --tokens "$work/tokens.json" --gzip >/dev/null
+
+    t0=$(now)
+    for i in $(seq 1 "$n"); do
+        "$bin" serve --config "$work/pipeline.toml" --role detect --instance-id "detect-$i" 2> "$work/detect-$i.log" &
+        pids+=($!)
+    done
+    wait_for "SELECT COUNT(*) = $trips FROM trips WHERE processed_at IS NOT NULL"
+    t1=$(now)
+    for i in $(seq 1 "$n"); do
+        "$bin" serve --config "$work/pipeline.toml" --role cluster --instance-id "cluster-$i" 2> "$work/cluster-$i.log" &
+        pids+=($!)
+    done
+    wait_for "SELECT (SELECT COUNT(DISTINCT trip_id) FROM coverage) = $trips AND (SELECT COALESCE(SUM(bumps), 0) FROM trips) = (SELECT COUNT(*) FROM bumps) AND NOT EXISTS (SELECT 1 FROM dirty_regions)"
+    t2=$(now)
+    bumps=$(sql "SELECT COUNT(*) FROM bumps")
+    regions=$(sql "SELECT COUNT(DISTINCT region) FROM coverage")
+    python3 - "$n" "$t0" "$t1" "$t2" "$trips" "$samples" "$bumps" "$regions" <<'EOF'
+import sys
+n, t0, t1, t2, trips, samples, bumps, regions = sys.argv[1:]
+d, c = float(t1) - float(t0), float(t2) - float(t1)
+print(f"| {n} | {d:.1f} | {int(trips)/d:.1f} | {int(samples)/d/1e6:.2f} M | {c:.1f} | {int(bumps)/c:.0f} | {bumps} | {regions} |")
+EOF
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    pids=()
+done
