@@ -316,3 +316,82 @@ partitions = 4
     let _ = front.wait();
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn ingest_answers_503_while_the_detect_group_lags() {
+    let Some(brokers) = bump_fixtures::kafka_bootstrap("ingest answers 503 while detect lags") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(bump_fixtures::fresh_postgres("kafka_lag")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = format!("lag{}-{}.", std::process::id(), Instant::now().elapsed().as_nanos());
+    let cfg = tmp.path().join("pipeline.toml");
+    // No detect worker runs and at most one message may wait.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[runtime]\nmode = \"kafka\"\n[kafka]\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\ngroup_prefix = \"{prefix}\"\npartitions = 2\nmax_lag = 1\n"
+        ),
+    )
+    .unwrap();
+    let trips = bump_fixtures::fixture("city/trips");
+    let tokens = tmp.path().join("tokens.json");
+    let o = streetbump()
+        .args(["devices", "add", "--from-trips"])
+        .arg(&trips)
+        .arg("--out")
+        .arg(&tokens)
+        .arg("--config")
+        .arg(&cfg)
+        .env("STREETBUMP_DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = tmp.path().join("ingest.log");
+    let (mut ingest, port) = role(&cfg, &db, "ingest", &[], &log);
+    let port = port.unwrap();
+    let tokens: BTreeMap<String, String> = serde_json::from_slice(&std::fs::read(&tokens).unwrap()).unwrap();
+    let mut batches: Vec<String> = std::fs::read_dir(&trips)
+        .unwrap()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    batches.sort();
+    let post = |body: &str| -> u16 {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        let token = &tokens[v["device_id"].as_str().unwrap()];
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "POST /api/v1/batches HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut resp = String::new();
+        std::io::Read::read_to_string(&mut s, &mut resp).unwrap();
+        resp[9..12].parse().unwrap()
+    };
+    assert_eq!(post(&batches[0]), 202);
+    assert_eq!(post(&batches[1]), 202);
+    // The lag (2 > 1) is measured within about a second; uploads then wait.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = post(&batches[2]);
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 202, "only 202 or 503 expected");
+        assert!(Instant::now() < deadline, "never refused:\n{}", tail(&log));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let _ = ingest.kill();
+    let _ = ingest.wait();
+}
