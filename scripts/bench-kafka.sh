@@ -26,6 +26,7 @@ counts=("$@")
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd .. && pwd)/streetbump-target}"
 cargo build --release --bin streetbump >&2
 bin="$CARGO_TARGET_DIR/release/streetbump"
+psql --version >/dev/null || { echo "bench-kafka: psql is needed" >&2; exit 1; }
 work=$(mktemp -d)
 pids=()
 cleanup() {
