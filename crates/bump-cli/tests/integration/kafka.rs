@@ -53,27 +53,6 @@ fn worker(cfg: &Path, db: &str, name: &str, common: &[&str], logs: &Path, suffix
     role(cfg, db, r, &args, &logs.join(format!("{name}{suffix}.log"))).0
 }
 
-fn replayed_clusters(out: &Path) -> Vec<Key> {
-    let text = std::fs::read_to_string(out.join("clusters.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (id, hits, trips, passes) = (col("cluster_id"), col("hits"), col("distinct_trips"), col("passes"));
-    let mut k: Vec<Key> = lines
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (
-                f[id].to_owned(),
-                f[hits].parse().unwrap(),
-                f[trips].parse().unwrap(),
-                f[passes].parse().unwrap(),
-            )
-        })
-        .collect();
-    k.sort();
-    k
-}
-
 /// The shared state, read directly: (batches stored, or a million more
 /// while any is unprocessed; trips pending; dirty regions; clusters).
 fn state(rt: &tokio::runtime::Runtime, db: &str) -> (usize, usize, usize, Vec<Key>) {
@@ -141,7 +120,7 @@ fn workers_killed_midway_give_the_embedded_clusters_and_file_each_pothole_once()
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let expected = replayed_clusters(&dry);
+    let expected = crate::serve::clusters_csv(&dry);
     let plan_west = planned_markers(&dry, WEST);
     let plan_centre = planned_markers(&dry, CENTRE);
     assert!(!expected.is_empty() && plan_west.len() + plan_centre.len() >= 3);

@@ -148,6 +148,11 @@ fn replayed(dir: &Path) -> Vec<(String, u64, u64, u64)> {
         .output()
         .unwrap();
     assert!(o.status.success());
+    clusters_csv(&out)
+}
+
+/// (id, hits, distinct trips, passes) of `clusters.csv` in `out`, sorted.
+pub(crate) fn clusters_csv(out: &Path) -> Vec<(String, u64, u64, u64)> {
     let text = std::fs::read_to_string(out.join("clusters.csv")).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
