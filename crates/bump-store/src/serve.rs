@@ -542,28 +542,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Rows of `head IN (values…) tail`, 500 values a statement.
+    async fn rows_in(&self, head: &str, tail: &str, values: &[String]) -> Result<Vec<AnyRow>, Error> {
+        let mut out = Vec::new();
+        for chunk in values.chunks(500) {
+            let sql = format!("{head} IN {} {tail}", crate::in_list(1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for v in chunk {
+                query = query.bind(v);
+            }
+            out.extend(query.fetch_all(&self.pool).await.map_err(|e| self.db(e))?);
+        }
+        Ok(out)
+    }
+
     /// The stored bumps with these ids (a cluster's evidence), by id.
     ///
     /// # Errors
     ///
     /// [`Error::Db`].
     pub async fn bumps_with_ids(&self, ids: &[String]) -> Result<Vec<StoredBump>, Error> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT bump_id, trip_id, t, obs, trace FROM bumps WHERE bump_id IN {} ORDER BY bump_id",
-                crate::in_list(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            let rows = query.fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
-            for r in &rows {
-                out.push(stored_bump(r).map_err(|e| self.db(e))?);
-            }
-        }
-        Ok(out)
+        let rows = self
+            .rows_in(
+                "SELECT bump_id, trip_id, t, obs, trace FROM bumps WHERE bump_id",
+                "ORDER BY bump_id",
+                ids,
+            )
+            .await?;
+        rows.iter().map(|r| stored_bump(r).map_err(|e| self.db(e))).collect()
     }
 
     /// Coverage rows (trip, cell, first time) in these cells.
@@ -572,26 +578,13 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn coverage_in(&self, cells: &[String]) -> Result<Vec<(String, String, f64)>, Error> {
-        let mut out = Vec::new();
-        for chunk in cells.chunks(500) {
-            let sql = format!(
-                "SELECT trip_id, cell, t FROM coverage WHERE cell IN {}",
-                crate::in_list(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for c in chunk {
-                query = query.bind(c);
-            }
-            let rows = query.fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
-            for r in &rows {
-                out.push((
-                    r.try_get("trip_id").map_err(|e| self.db(e))?,
-                    r.try_get("cell").map_err(|e| self.db(e))?,
-                    r.try_get("t").map_err(|e| self.db(e))?,
-                ));
-            }
-        }
-        Ok(out)
+        let rows = self
+            .rows_in("SELECT trip_id, cell, t FROM coverage WHERE cell", "", cells)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("trip_id")?, r.try_get("cell")?, r.try_get("t")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.db(e))
     }
 
     /// Marks a trip and its batches processed inside `tx`. Batches received

@@ -45,6 +45,23 @@ fn role(cfg: &Path, db: &str, roles: &str, extra: &[&str], log: &Path) -> (Child
     (child, port)
 }
 
+/// Registers the phones of `trips` in the shared database; the token file.
+fn add_devices(trips: &Path, cfg: &Path, db: &str, dir: &Path) -> std::path::PathBuf {
+    let tokens = dir.join("tokens.json");
+    let o = streetbump()
+        .args(["devices", "add", "--from-trips"])
+        .arg(trips)
+        .arg("--out")
+        .arg(&tokens)
+        .arg("--config")
+        .arg(cfg)
+        .env("STREETBUMP_DATABASE_URL", db)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tokens
+}
+
 /// A worker named `name` (its role is the part before the dash).
 fn worker(cfg: &Path, db: &str, name: &str, common: &[&str], logs: &Path, suffix: &str) -> Child {
     let r = name.split('-').next().unwrap();
@@ -165,18 +182,7 @@ partitions = 4
         ),
     )
     .unwrap();
-    let tokens = tmp.path().join("tokens.json");
-    let o = streetbump()
-        .args(["devices", "add", "--from-trips"])
-        .arg(city.join("trips"))
-        .arg("--out")
-        .arg(&tokens)
-        .arg("--config")
-        .arg(&cfg)
-        .env("STREETBUMP_DATABASE_URL", &db)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tokens = add_devices(&city.join("trips"), &cfg, &db, tmp.path());
 
     let logs = tmp.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
@@ -317,18 +323,7 @@ fn ingest_answers_503_while_the_detect_group_lags() {
     )
     .unwrap();
     let trips = bump_fixtures::fixture("city/trips");
-    let tokens = tmp.path().join("tokens.json");
-    let o = streetbump()
-        .args(["devices", "add", "--from-trips"])
-        .arg(&trips)
-        .arg("--out")
-        .arg(&tokens)
-        .arg("--config")
-        .arg(&cfg)
-        .env("STREETBUMP_DATABASE_URL", &db)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tokens = add_devices(&trips, &cfg, &db, tmp.path());
     let log = tmp.path().join("ingest.log");
     let (mut ingest, port) = role(&cfg, &db, "ingest", &[], &log);
     let port = port.unwrap();
