@@ -313,12 +313,30 @@ pub async fn run_roles(
     };
     state.accepting.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
+    let mut tasks = tasks;
+    let drain = async {
+        for t in &mut tasks {
+            let _ = t.await;
+        }
+    };
+    // A task waiting on an unreachable broker or database could hold the
+    // process for minutes (librdkafka's message timeout is 5). Whatever it
+    // had not finished is delivered again, so stopping is safe.
+    if tokio::time::timeout(ROLE_DRAIN, drain).await.is_err() {
+        tracing::warn!(
+            message = "Tasks still busy after the drain time; stopping anyway (their input is delivered again).",
+            drain_s = ROLE_DRAIN.as_secs()
+        );
+        for t in &tasks {
+            t.abort();
+        }
     }
     tracing::info!(message = "Stopped.");
     result.map_err(RoleError::Serve)
 }
+
+/// Longest a role process waits for its tasks to finish after a stop.
+const ROLE_DRAIN: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Completes on SIGTERM or Ctrl-C.
 pub async fn signal() {

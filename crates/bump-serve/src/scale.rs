@@ -48,7 +48,7 @@ use bump_core::{TripBatch, TripId};
 use bump_kafka::{
     Consumer, HandlerError, KafkaConfig, LagMonitor, Message, Output, Producer, Role as KafkaRole, Topic,
 };
-use bump_store::{BatchPut, RegionEvidence, TripEvidence};
+use bump_store::{BatchPut, NewBatch, RegionEvidence, TripEvidence};
 use chrono::Utc;
 use h3o::Resolution;
 use tokio::sync::{Notify, watch};
@@ -59,6 +59,14 @@ use crate::state::{AppState, ClusterView, Snapshot};
 
 /// Resolution of the regions evidence is keyed and clusters are owned by.
 pub const REGION_RESOLUTION: Resolution = Resolution::Seven;
+
+/// Most messages a worker stores in one transaction.
+const FETCH: usize = 64;
+
+/// Quiet time after which dirty regions are recomputed.
+const SETTLE: Duration = Duration::from_millis(250);
+/// Longest a dirty region waits for the evidence to settle.
+const SETTLE_MAX: Duration = Duration::from_secs(2);
 
 /// Largest evidence message; beyond it the traces (shown on the review
 /// page only) are left out rather than the message refused by the broker.
@@ -222,12 +230,12 @@ fn detect(
     let c = Arc::clone(&consumer);
     let stop_c = stop.clone();
     let consume = tokio::spawn(async move {
-        let handler = move |msg: Message| {
+        let handler = move |msgs: Vec<Message>| {
             let st = Arc::clone(&st);
             let n = Arc::clone(&n);
-            async move { store_batch(&st, &n, &msg).await }
+            async move { store_batches(&st, &n, &msgs).await }
         };
-        if let Err(e) = c.run(handler, stop_c).await {
+        if let Err(e) = c.run_batched(FETCH, handler, stop_c).await {
             tracing::error!(message = "The detect consumer stopped.", error = %e);
         }
     });
@@ -245,42 +253,60 @@ fn detect(
     Ok(vec![consume, schedule])
 }
 
-async fn store_batch(state: &AppState, stored: &Notify, msg: &Message) -> Result<Vec<Output>, HandlerError> {
-    let batch = TripBatch::from_json(msg.payload()).map_err(HandlerError::poison)?;
-    let d = digest(msg.payload());
-    let put = state
+async fn store_batches(state: &AppState, stored: &Notify, msgs: &[Message]) -> Result<Vec<Output>, HandlerError> {
+    // Parse all first: one bad message poisons the batch, which the
+    // consumer then hands over one message at a time.
+    let parsed = msgs
+        .iter()
+        .map(|m| TripBatch::from_json(m.payload()).map(|b| (b, digest(m.payload()))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(HandlerError::poison)?;
+    let news: Vec<NewBatch<'_>> = parsed
+        .iter()
+        .zip(msgs)
+        .map(|((b, d), m)| NewBatch {
+            part: Some(m.partition()),
+            trip_id: b.trip_id.as_str(),
+            seq: b.seq,
+            device_id: b.device_id.as_str(),
+            is_final: b.is_final,
+            body: m.payload(),
+            digest: d,
+        })
+        .collect();
+    let answers = state
         .store
-        .put_batch_in(
-            Some(msg.partition()),
-            batch.trip_id.as_str(),
-            batch.seq,
-            batch.device_id.as_str(),
-            batch.is_final,
-            msg.payload(),
-            &d,
-            Utc::now(),
-        )
+        .put_batches(&news, Utc::now())
         .await
         .map_err(HandlerError::retryable)?;
-    match put {
-        BatchPut::Inserted => {
-            state.metrics.batches_accepted.fetch_add(1, Ordering::Relaxed);
-            stored.notify_one();
-        }
-        BatchPut::Duplicate => {
-            state.metrics.batches_duplicate.fetch_add(1, Ordering::Relaxed);
-        }
-        BatchPut::Conflict => {
+    let mut conflict = None;
+    for (answer, b) in answers.iter().zip(&news) {
+        match answer {
+            BatchPut::Inserted => {
+                state.metrics.batches_accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            BatchPut::Duplicate => {
+                state.metrics.batches_duplicate.fetch_add(1, Ordering::Relaxed);
+            }
             // Two different batches under one key reached Kafka before
             // either was stored; the first stored stands.
-            return Err(HandlerError::poison(format!(
-                "batch {} of trip {} conflicts with the one stored",
-                batch.seq,
-                batch.trip_id.as_str()
-            )));
+            BatchPut::Conflict => {
+                conflict = Some(format!(
+                    "batch {} of trip {} conflicts with the one stored",
+                    b.seq, b.trip_id
+                ));
+            }
         }
     }
-    Ok(Vec::new())
+    if answers.contains(&BatchPut::Inserted) {
+        stored.notify_one();
+    }
+    match conflict {
+        // The others are stored; handled alone they come back as
+        // duplicates and only the conflicting one is dead-lettered.
+        Some(why) => Err(HandlerError::poison(why)),
+        None => Ok(Vec::new()),
+    }
 }
 
 async fn detect_trips(
@@ -293,6 +319,7 @@ async fn detect_trips(
     mut stop: watch::Receiver<bool>,
 ) {
     state.ready.store(true, Ordering::Relaxed);
+    let width = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     loop {
         if *stop.borrow() {
             return;
@@ -310,15 +337,26 @@ async fn detect_trips(
             .await
         {
             Ok(trips) => {
+                // Trips are independent: one per core at a time, so the
+                // database and broker round trips of one overlap the
+                // detection of another.
+                let mut running = tokio::task::JoinSet::new();
                 for trip in trips {
                     if *stop.borrow() {
-                        return;
+                        break;
                     }
-                    if let Err(e) = detect_trip(&state, &producer, &evidence, &trip).await {
-                        tracing::error!(message = "Cannot process a trip; it stays pending.", trip = %trip, error = %e);
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    while running.len() >= width {
+                        running.join_next().await;
                     }
+                    let (st, p, topic) = (Arc::clone(&state), producer.clone(), evidence.clone());
+                    running.spawn(async move {
+                        if let Err(e) = detect_trip(&st, &p, &topic, &trip).await {
+                            tracing::error!(message = "Cannot process a trip; it stays pending.", trip = %trip, error = %e);
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    });
                 }
+                while running.join_next().await.is_some() {}
             }
             Err(e) => tracing::error!(message = "Cannot list ready trips.", error = %e),
         }
@@ -334,11 +372,13 @@ async fn detect_trip(state: &AppState, producer: &Producer, topic: &str, trip: &
     let started = Utc::now();
     let t0 = std::time::Instant::now();
     let bodies = state.store.trip_batches(trip).await.map_err(|e| e.to_string())?;
+    let t_load = t0.elapsed();
     let cfg = state.cfg.clone();
     let id = trip.to_owned();
     let ev = tokio::task::spawn_blocking(move || pipeline::process(&id, &bodies, cfg, started))
         .await
         .map_err(|e| format!("worker panicked: {e}"))?;
+    let t_process = t0.elapsed();
     if let Some(why) = &ev.failed {
         tracing::warn!(message = "Trip has nothing usable; marked processed.", trip = %trip, reason = %why);
         state.metrics.trips_failed.fetch_add(1, Ordering::Relaxed);
@@ -384,12 +424,23 @@ async fn detect_trip(state: &AppState, producer: &Producer, topic: &str, trip: &
         }
         outputs.push(Output::new(topic.to_owned(), region.into_bytes(), body));
     }
+    let t_regions = t0.elapsed();
     producer.send_all(&outputs).await.map_err(|e| e.to_string())?;
+    let t_send = t0.elapsed();
     state
         .store
         .mark_trip_processed(trip, n_bumps, &regions, started, Utc::now())
         .await
         .map_err(|e| e.to_string())?;
+    tracing::debug!(
+        message = "Trip processed.",
+        trip = %trip,
+        load_ms = t_load.as_millis(),
+        process_ms = (t_process - t_load).as_millis(),
+        regions_ms = (t_regions - t_process).as_millis(),
+        send_ms = (t_send - t_regions).as_millis(),
+        mark_ms = (t0.elapsed() - t_send).as_millis(),
+    );
     state.metrics.stage("process", t0.elapsed().as_secs_f64());
     state.metrics.trips_processed.fetch_add(1, Ordering::Relaxed);
     state.metrics.bumps.fetch_add(n_bumps as u64, Ordering::Relaxed);
@@ -408,12 +459,12 @@ fn cluster(
     let n = Arc::clone(&dirty);
     let stop_c = stop.clone();
     let consume = tokio::spawn(async move {
-        let handler = move |msg: Message| {
+        let handler = move |msgs: Vec<Message>| {
             let st = Arc::clone(&st);
             let n = Arc::clone(&n);
-            async move { store_evidence(&st, &n, &msg).await }
+            async move { store_evidence(&st, &n, &msgs).await }
         };
-        if let Err(e) = consumer.run(handler, stop_c).await {
+        if let Err(e) = consumer.run_batched(FETCH, handler, stop_c).await {
             tracing::error!(message = "The cluster consumer stopped.", error = %e);
         }
     });
@@ -427,21 +478,28 @@ fn cluster(
     Ok(vec![consume, recompute])
 }
 
-async fn store_evidence(state: &AppState, dirty: &Notify, msg: &Message) -> Result<Vec<Output>, HandlerError> {
-    let ev: TripEvidence = serde_json::from_slice(msg.payload()).map_err(HandlerError::poison)?;
-    let region: CellIndex = ev
-        .region
-        .parse()
-        .map_err(|e| HandlerError::poison(format!("region {:?}: {e}", ev.region)))?;
-    if region.resolution() != REGION_RESOLUTION {
-        return Err(HandlerError::poison(format!(
-            "region {} is not resolution 7",
-            ev.region
-        )));
+async fn store_evidence(state: &AppState, dirty: &Notify, msgs: &[Message]) -> Result<Vec<Output>, HandlerError> {
+    let mut items = Vec::with_capacity(msgs.len());
+    let mut marks = BTreeSet::new();
+    for msg in msgs {
+        let ev: TripEvidence = serde_json::from_slice(msg.payload()).map_err(HandlerError::poison)?;
+        let region: CellIndex = ev
+            .region
+            .parse()
+            .map_err(|e| HandlerError::poison(format!("region {:?}: {e}", ev.region)))?;
+        if region.resolution() != REGION_RESOLUTION {
+            return Err(HandlerError::poison(format!(
+                "region {} is not resolution 7",
+                ev.region
+            )));
+        }
+        marks.extend(halo(region));
+        items.push(ev);
     }
+    let marks: Vec<String> = marks.into_iter().collect();
     state
         .store
-        .put_evidence(std::slice::from_ref(&ev), &halo(region))
+        .put_evidence(&items, &marks)
         .await
         .map_err(HandlerError::retryable)?;
     dirty.notify_one();
@@ -537,6 +595,7 @@ async fn recompute_regions(
                         Err(e) => tracing::error!(message = "Cannot recompute a region.", region = %r, error = %e),
                     }
                 }
+                settle(&dirty, &mut stop).await;
                 continue;
             }
             Ok(_) => {}
@@ -545,6 +604,23 @@ async fn recompute_regions(
         tokio::select! {
             () = dirty.notified() => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => return,
+        }
+        settle(&dirty, &mut stop).await;
+    }
+}
+
+/// Waits while evidence keeps coming (a pause of [`SETTLE`], at most
+/// [`SETTLE_MAX`] in all): a region is recomputed whole, from all its
+/// evidence, so recomputing once per burst instead of once per stored
+/// fetch keeps the cost linear in the evidence.
+async fn settle(dirty: &Notify, stop: &mut watch::Receiver<bool>) {
+    let until = tokio::time::Instant::now() + SETTLE_MAX;
+    loop {
+        tokio::select! {
+            () = dirty.notified() => {}
+            () = tokio::time::sleep(SETTLE) => return,
+            () = tokio::time::sleep_until(until) => return,
             _ = stop.changed() => return,
         }
     }

@@ -71,7 +71,7 @@ macro_rules! q {
 mod regions;
 mod serve;
 pub use regions::{RegionEvidence, TripEvidence};
-pub use serve::{BatchPut, StoredBump};
+pub use serve::{BatchPut, NewBatch, StoredBump};
 
 /// `?` placeholders numbered `$1, $2, …`.
 #[must_use]

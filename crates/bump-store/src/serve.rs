@@ -27,6 +27,25 @@ pub enum BatchPut {
     Conflict,
 }
 
+/// A batch to store with [`Store::put_batches`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewBatch<'a> {
+    /// The Kafka partition it came on (None in the embedded runtime).
+    pub part: Option<i32>,
+    /// Trip.
+    pub trip_id: &'a str,
+    /// Sequence number in the trip.
+    pub seq: u32,
+    /// Device.
+    pub device_id: &'a str,
+    /// Whether it is the trip's last.
+    pub is_final: bool,
+    /// The upload as received.
+    pub body: &'a [u8],
+    /// Digest of `body`, telling a retry from a conflicting batch.
+    pub digest: &'a str,
+}
+
 /// A stored bump: the JSON of what clustering needs, and of its trace.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredBump {
@@ -222,32 +241,66 @@ impl Store {
         digest: &str,
         now: DateTime<Utc>,
     ) -> Result<BatchPut, Error> {
+        let batch = NewBatch {
+            part,
+            trip_id,
+            seq,
+            device_id,
+            is_final,
+            body,
+            digest,
+        };
+        let mut put = self.put_batches(&[batch], now).await?;
+        Ok(put.pop().unwrap_or(BatchPut::Duplicate))
+    }
+
+    /// Stores several batches in one transaction (a Kafka detector's fetch):
+    /// one answer per batch, in order. A conflict does not stop the others.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`]; then nothing was stored.
+    pub async fn put_batches(&self, batches: &[NewBatch<'_>], now: DateTime<Utc>) -> Result<Vec<BatchPut>, Error> {
         let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        let mut answers = Vec::with_capacity(batches.len());
+        for b in batches {
+            answers.push(self.put_batch_tx(&mut tx, b, now).await?);
+        }
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(answers)
+    }
+
+    async fn put_batch_tx(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        b: &NewBatch<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<BatchPut, Error> {
         // Insert-or-nothing first: two processes storing the same key at
         // once cannot both insert, and neither fails.
         let inserted = sqlx::query(q!(
             "INSERT INTO batches (trip_id, seq, device_id, body, digest, received_at) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (trip_id, seq) DO NOTHING"
         ))
-        .bind(trip_id)
-        .bind(i64::from(seq))
-        .bind(device_id)
-        .bind(body)
-        .bind(digest)
+        .bind(b.trip_id)
+        .bind(i64::from(b.seq))
+        .bind(b.device_id)
+        .bind(b.body)
+        .bind(b.digest)
         .bind(ts(now))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| self.db(e))?
         .rows_affected();
         if inserted == 0 {
             let existing: String = sqlx::query(q!("SELECT digest FROM batches WHERE trip_id = ? AND seq = ?"))
-                .bind(trip_id)
-                .bind(i64::from(seq))
-                .fetch_one(&mut *tx)
+                .bind(b.trip_id)
+                .bind(i64::from(b.seq))
+                .fetch_one(&mut **tx)
                 .await
                 .and_then(|r| r.try_get("digest"))
                 .map_err(|e| self.db(e))?;
-            return Ok(if existing == digest {
+            return Ok(if existing == b.digest {
                 BatchPut::Duplicate
             } else {
                 BatchPut::Conflict
@@ -261,15 +314,14 @@ impl Store {
                 part = COALESCE(excluded.part, trips.part),
                 processed_at = NULL"
         ))
-        .bind(trip_id)
-        .bind(device_id)
-        .bind(is_final.then_some(i64::from(seq)))
+        .bind(b.trip_id)
+        .bind(b.device_id)
+        .bind(b.is_final.then_some(i64::from(b.seq)))
         .bind(ts(now))
-        .bind(part.map(i64::from))
-        .execute(&mut *tx)
+        .bind(b.part.map(i64::from))
+        .execute(&mut **tx)
         .await
         .map_err(|e| self.db(e))?;
-        tx.commit().await.map_err(|e| self.db(e))?;
         Ok(BatchPut::Inserted)
     }
 

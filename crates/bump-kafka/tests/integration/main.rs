@@ -5,6 +5,9 @@
 //! timeouts and take seconds, not milliseconds.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 
+/// Several messages per handler call; poison batches split, failed ones
+/// retried whole.
+mod batched;
 /// Poison messages go to the dead-letter topic; retryable failures are
 /// retried in place, then given up with the offset unstored.
 mod errors;

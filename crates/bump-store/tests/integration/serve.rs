@@ -1,4 +1,4 @@
-use bump_store::BatchPut;
+use bump_store::{BatchPut, NewBatch};
 use chrono::{TimeDelta, TimeZone, Utc};
 
 #[tokio::test]
@@ -87,5 +87,56 @@ async fn a_late_batch_makes_its_trip_pending_again() {
                 .expect("ready"),
             vec!["trip-2".to_owned()]
         );
+    }
+}
+
+#[tokio::test]
+async fn batches_stored_together_answer_one_by_one() {
+    for place in crate::places("batches_stored_together_answer_one_by_one").await {
+        let s = place.open().await;
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).single().expect("time");
+        s.put_batch("trip-3", 0, "dev-1", false, b"a", "da", t0)
+            .await
+            .expect("put");
+        let b = |trip_id, seq, body, digest, is_final| NewBatch {
+            part: Some(2),
+            trip_id,
+            seq,
+            device_id: "dev-1",
+            is_final,
+            body,
+            digest,
+        };
+        let answers = s
+            .put_batches(
+                &[
+                    b("trip-3", 0, b"a", "da", false),
+                    b("trip-3", 1, b"b", "db", false),
+                    b("trip-4", 0, b"x", "dx", true),
+                    b("trip-3", 0, b"z", "dz", false),
+                    b("trip-3", 2, b"c", "dc", true),
+                ],
+                t0,
+            )
+            .await
+            .expect("put");
+        assert_eq!(
+            answers,
+            [
+                BatchPut::Duplicate,
+                BatchPut::Inserted,
+                BatchPut::Inserted,
+                BatchPut::Conflict,
+                BatchPut::Inserted
+            ]
+        );
+        // The conflict stopped nothing: both trips are complete, in their
+        // partition.
+        assert_eq!(s.trip_batches("trip-3").await.expect("batches").len(), 3);
+        assert_eq!(
+            s.ready_trips_in(&[2], t0, 600.0).await.expect("ready"),
+            vec!["trip-3".to_owned(), "trip-4".to_owned()]
+        );
+        assert!(s.ready_trips_in(&[1], t0, 600.0).await.expect("ready").is_empty());
     }
 }
