@@ -45,7 +45,7 @@ pub mod forest;
 pub mod known;
 pub mod window;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bump_core::{BumpId, DeviceId, TripId};
 pub use classify::{CLASSES, Classified, Model, ModelError, UNKNOWN, class_of_kind, classify_clusters};
@@ -409,7 +409,13 @@ pub struct ClusterIndex {
     params: ClusterParams,
     bumps: BTreeMap<BumpId, (CellIndex, BumpObs)>,
     cell_trips: BTreeMap<CellIndex, BTreeMap<TripId, usize>>,
-    coverage: BTreeMap<CellIndex, BTreeMap<TripId, f64>>,
+    /// Trip ids by number: coverage is the largest state (every trip times
+    /// every cell it drove through), so it names trips by a `u32`.
+    trip_ids: HashMap<TripId, u32>,
+    /// The same, by number.
+    trip_names: Vec<TripId>,
+    /// Per cell, (trip number, first time), sorted by trip number.
+    coverage: HashMap<CellIndex, Vec<(u32, f64)>>,
 }
 
 impl ClusterIndex {
@@ -444,10 +450,25 @@ impl ClusterIndex {
     /// Adds a trip's coverage (from [`coverage_cells`]). Adding the same
     /// trip twice changes nothing.
     pub fn add_coverage(&mut self, trip: &TripId, cells: &BTreeMap<CellIndex, f64>) {
+        let n = self.trip_number(trip);
         for (c, t) in cells {
-            let e = self.coverage.entry(*c).or_default().entry(trip.clone()).or_insert(*t);
-            *e = e.min(*t);
+            let list = self.coverage.entry(*c).or_default();
+            // Trips get increasing numbers, so this is nearly always a push.
+            match list.binary_search_by_key(&n, |&(k, _)| k) {
+                Ok(i) => list[i].1 = list[i].1.min(*t),
+                Err(i) => list.insert(i, (n, *t)),
+            }
         }
+    }
+
+    fn trip_number(&mut self, trip: &TripId) -> u32 {
+        if let Some(&n) = self.trip_ids.get(trip) {
+            return n;
+        }
+        let n = u32::try_from(self.trip_names.len()).unwrap_or(u32::MAX);
+        self.trip_ids.insert(trip.clone(), n);
+        self.trip_names.push(trip.clone());
+        n
     }
 
     /// Number of bumps held.
@@ -559,13 +580,19 @@ impl ClusterIndex {
         });
         let devices: BTreeSet<&DeviceId> = bumps.iter().map(|b| &b.device_id).collect();
         // Passes: first time each trip came near, hits included.
-        let mut passes: BTreeMap<&TripId, f64> = BTreeMap::new();
+        // Trips are keyed by number while gathering; hit trips that never
+        // reported coverage have no number and are added by id after.
+        let mut covered: BTreeMap<u32, f64> = BTreeMap::new();
         for c in mode.grid_disk::<Vec<_>>(self.params.pass_k) {
-            for (trip, t) in self.coverage.get(&c).into_iter().flatten() {
-                let e = passes.entry(trip).or_insert(*t);
-                *e = e.min(*t);
+            for &(trip, t) in self.coverage.get(&c).into_iter().flatten() {
+                let e = covered.entry(trip).or_insert(t);
+                *e = e.min(t);
             }
         }
+        let mut passes: BTreeMap<&TripId, f64> = covered
+            .iter()
+            .filter_map(|(n, t)| self.trip_names.get(*n as usize).map(|id| (id, *t)))
+            .collect();
         for (trip, t) in &hit_trips {
             passes.entry(trip).or_insert(*t);
         }
