@@ -407,8 +407,14 @@ pub fn de_f64s<'de, D: serde::Deserializer<'de>, const N: usize>(d: D) -> Result
 #[derive(Debug, Clone, Default)]
 pub struct ClusterIndex {
     params: ClusterParams,
-    bumps: BTreeMap<BumpId, (CellIndex, BumpObs)>,
-    cell_trips: BTreeMap<CellIndex, BTreeMap<TripId, usize>>,
+    /// Bumps in arrival order, with their cells; [`ClusterIndex::clusters`]
+    /// sorts them by id so its result does not depend on that order.
+    bumps: Vec<(CellIndex, BumpObs)>,
+    /// Where each bump is in `bumps` (a small hashed entry per bump makes
+    /// the insert cheap; the bump itself is never moved again).
+    bump_at: HashMap<BumpId, u32>,
+    /// Per cell, the numbers of the trips with a bump in it, sorted.
+    cell_trips: HashMap<CellIndex, Vec<u32>>,
     /// Trip ids by number: coverage is the largest state (every trip times
     /// every cell it drove through), so it names trips by a `u32`.
     trip_ids: HashMap<TripId, u32>,
@@ -431,19 +437,20 @@ impl ClusterIndex {
     /// Adds a bump; returns false (and changes nothing) when its id was
     /// already there or its position is invalid.
     pub fn add_bump(&mut self, b: BumpObs) -> bool {
-        if self.bumps.contains_key(&b.bump_id) {
+        if self.bump_at.contains_key(&b.bump_id) {
             return false;
         }
         let Some(cell) = cell_of(b.lat, b.lon) else {
             return false;
         };
-        *self
-            .cell_trips
-            .entry(cell)
-            .or_default()
-            .entry(b.trip_id.clone())
-            .or_default() += 1;
-        self.bumps.insert(b.bump_id, (cell, b));
+        let n = self.trip_number(&b.trip_id);
+        let trips = self.cell_trips.entry(cell).or_default();
+        if let Err(i) = trips.binary_search(&n) {
+            trips.insert(i, n);
+        }
+        let at = u32::try_from(self.bumps.len()).unwrap_or(u32::MAX);
+        self.bump_at.insert(b.bump_id, at);
+        self.bumps.push((cell, b));
         true
     }
 
@@ -484,10 +491,10 @@ impl ClusterIndex {
     }
 
     fn score(&self, c: CellIndex) -> usize {
-        self.cell_trips.get(&c).map_or(0, BTreeMap::len)
+        self.cell_trips.get(&c).map_or(0, Vec::len)
     }
 
-    fn smoothed(&self, c: CellIndex, memo: &mut BTreeMap<CellIndex, usize>) -> usize {
+    fn smoothed(&self, c: CellIndex, memo: &mut HashMap<CellIndex, usize>) -> usize {
         if let Some(v) = memo.get(&c) {
             return *v;
         }
@@ -501,9 +508,9 @@ impl ClusterIndex {
     }
 
     /// Mode of the evidence reached from `c` by steepest ascent.
-    fn climb(&self, mut c: CellIndex, memo: &mut BTreeMap<CellIndex, usize>) -> CellIndex {
+    fn climb(&self, mut c: CellIndex, memo: &mut HashMap<CellIndex, usize>) -> CellIndex {
         loop {
-            let key = |d: CellIndex, memo: &mut BTreeMap<CellIndex, usize>| {
+            let key = |d: CellIndex, memo: &mut HashMap<CellIndex, usize>| {
                 (self.smoothed(d, memo), std::cmp::Reverse(u64::from(d)))
             };
             let mut best = c;
@@ -526,11 +533,13 @@ impl ClusterIndex {
     /// evidence held.
     #[must_use]
     pub fn clusters(&self) -> Vec<Cluster> {
-        let mut memo = BTreeMap::new();
+        let mut memo = HashMap::new();
         // Modes and their bumps.
         let mut modes: BTreeMap<CellIndex, Vec<BumpId>> = BTreeMap::new();
-        let mut mode_of_cell: BTreeMap<CellIndex, CellIndex> = BTreeMap::new();
-        for (id, (cell, _)) in &self.bumps {
+        let mut mode_of_cell: HashMap<CellIndex, CellIndex> = HashMap::new();
+        let mut ids: Vec<(BumpId, CellIndex)> = self.bumps.iter().map(|(cell, b)| (b.bump_id, *cell)).collect();
+        ids.sort_unstable_by_key(|(id, _)| *id);
+        for (id, cell) in &ids {
             let m = match mode_of_cell.get(cell) {
                 Some(m) => *m,
                 None => {
@@ -568,7 +577,11 @@ impl ClusterIndex {
 
     fn describe(&self, mode: CellIndex, mut ids: Vec<BumpId>) -> Cluster {
         ids.sort_unstable();
-        let bumps: Vec<&BumpObs> = ids.iter().filter_map(|id| self.bumps.get(id).map(|(_, b)| b)).collect();
+        let bumps: Vec<&BumpObs> = ids
+            .iter()
+            .filter_map(|id| self.bump_at.get(id).and_then(|&i| self.bumps.get(i as usize)))
+            .map(|(_, b)| b)
+            .collect();
         #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
         let n = bumps.len().max(1) as f64;
         let lat = bumps.iter().map(|b| b.lat).sum::<f64>() / n;

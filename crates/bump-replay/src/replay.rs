@@ -141,67 +141,20 @@ fn process_file(path: &Path, mapping: &ColumnMapping, proc: &mut TripProcessor) 
         .collect())
 }
 
-/// Replays `files` with `mapping` and `cfg` on `workers` threads.
-///
-/// Files are shared out to the workers as they finish; results are folded
-/// in file order, so the output does not depend on the number of workers
-/// or on scheduling.
-#[must_use]
-pub fn replay(
-    files: &[PathBuf],
-    mapping: &ColumnMapping,
-    cfg: &PipelineConfig,
-    progress: &mut dyn Progress,
-) -> Replayed {
-    let workers = cfg.replay.workers.clamp(1, files.len().max(1));
-    let next = AtomicUsize::new(0);
-    let mut slots: Vec<Option<Result<Vec<TripResult>, Failure>>> = Vec::new();
-    slots.resize_with(files.len(), || None);
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        for _ in 0..workers {
-            let tx = tx.clone();
-            let next = &next;
-            scope.spawn(move || {
-                let mut proc = TripProcessor::new(cfg.clone());
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    if tx.send((i, process_file(path, mapping, &mut proc))).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        let (mut done, mut samples) = (0, 0);
-        for (i, r) in rx {
-            done += 1;
-            if let Ok(trips) = &r {
-                samples += trips
-                    .iter()
-                    .map(|t| match t {
-                        TripResult::Done(_, _, n, _) => *n,
-                        TripResult::Failed(..) => 0,
-                    })
-                    .sum::<usize>();
-            }
-            slots[i] = Some(r);
-            progress.file_done(done, files.len(), samples);
-        }
-    });
+/// What the replay folds trip results into, in file order.
+struct Fold {
+    sum: Summary,
+    bumps: Vec<Bump>,
+    index: ClusterIndex,
+}
 
-    let mut sum = Summary {
-        files: files.len(),
-        ..Summary::default()
-    };
-    let mut bumps = Vec::new();
-    let mut index = ClusterIndex::new(cfg.cluster);
-    for slot in slots.into_iter().flatten() {
+impl Fold {
+    fn add(&mut self, slot: Result<Vec<TripResult>, Failure>) {
+        let Self { sum, bumps, index } = self;
         let trips = match slot {
             Err(f) => {
                 sum.failures.push(f);
-                continue;
+                return;
             }
             Ok(t) => t,
         };
@@ -247,6 +200,79 @@ pub fn replay(
             }
         }
     }
+}
+
+/// Replays `files` with `mapping` and `cfg` on `workers` threads.
+///
+/// Files are shared out to the workers as they finish; results are folded
+/// in file order, so the output does not depend on the number of workers
+/// or on scheduling.
+#[must_use]
+pub fn replay(
+    files: &[PathBuf],
+    mapping: &ColumnMapping,
+    cfg: &PipelineConfig,
+    progress: &mut dyn Progress,
+) -> Replayed {
+    let workers = cfg.replay.workers.clamp(1, files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Result<Vec<TripResult>, Failure>>> = Vec::new();
+    slots.resize_with(files.len(), || None);
+    let mut fold = Fold {
+        sum: Summary {
+            files: files.len(),
+            ..Summary::default()
+        },
+        bumps: Vec::new(),
+        index: ClusterIndex::new(cfg.cluster),
+    };
+    let mut folded = 0;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                let mut proc = TripProcessor::new(cfg.clone());
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    if tx.send((i, process_file(path, mapping, &mut proc))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let (mut done, mut samples) = (0, 0);
+        for (i, r) in rx {
+            done += 1;
+            if let Ok(trips) = &r {
+                samples += trips
+                    .iter()
+                    .map(|t| match t {
+                        TripResult::Done(_, _, n, _) => *n,
+                        TripResult::Failed(..) => 0,
+                    })
+                    .sum::<usize>();
+            }
+            slots[i] = Some(r);
+            // Fold every result whose predecessors are all folded: the
+            // output is in file order whatever the scheduling, and only the
+            // results that finished out of order wait in memory.
+            while let Some(r) = slots.get_mut(folded).and_then(Option::take) {
+                fold.add(r);
+                folded += 1;
+            }
+            progress.file_done(done, files.len(), samples);
+        }
+    });
+
+    let Fold {
+        mut sum,
+        mut bumps,
+        index,
+    } = fold;
     bumps.sort_by(|a, b| a.trip_id.cmp(&b.trip_id).then(a.t.total_cmp(&b.t)));
     sum.per_trip.sort_by(|a, b| a.trip_id.cmp(&b.trip_id));
     let clusters = index.clusters();
