@@ -45,7 +45,7 @@ pub mod forest;
 pub mod known;
 pub mod window;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bump_core::{BumpId, DeviceId, TripId};
 pub use classify::{CLASSES, Classified, Model, ModelError, UNKNOWN, class_of_kind, classify_clusters};
@@ -466,6 +466,28 @@ impl ClusterIndex {
                 Err(i) => list.insert(i, (n, *t)),
             }
         }
+    }
+
+    /// The cells whose coverage [`ClusterIndex::clusters`] reads, given the
+    /// bumps held now: those within `pass_k` of a mode. Coverage elsewhere
+    /// changes no cluster until more bumps come, so a caller that has all
+    /// its bumps may add only these (the replay keeps the rest on disk).
+    #[must_use]
+    pub fn pass_cells(&self) -> HashSet<CellIndex> {
+        let mut memo = HashMap::new();
+        let mut climbed = HashSet::new();
+        let mut modes = HashSet::new();
+        for (cell, _) in &self.bumps {
+            if climbed.insert(*cell) {
+                modes.insert(self.climb(*cell, &mut memo));
+            }
+        }
+        // Merging keeps one of these modes per cluster, so their disks
+        // cover every cluster's.
+        modes
+            .iter()
+            .flat_map(|m| m.grid_disk::<Vec<_>>(self.params.pass_k))
+            .collect()
     }
 
     fn trip_number(&mut self, trip: &TripId) -> u32 {

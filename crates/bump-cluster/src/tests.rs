@@ -195,4 +195,44 @@ proptest! {
         c2.rotate_left(m);
         prop_assert_eq!(a, build(&b2, &c2));
     }
+
+    // Coverage outside `pass_cells` changes no cluster: adding only the
+    // coverage inside them, after all bumps, gives the same clusters.
+    #[test]
+    fn coverage_beyond_pass_cells_changes_nothing(seed in 0u64..1000) {
+        let mut full = ClusterIndex::new(ClusterParams::default());
+        let mut part = ClusterIndex::new(ClusterParams::default());
+        let mut covs = Vec::new();
+        for trip in 0..12u32 {
+            let k = seed * 100 + u64::from(trip);
+            for (j, x) in [0.0, 40.0, 95.0].iter().enumerate() {
+                if noise(k * 29 + j as u64) > 0.0 {
+                    let b = bump(trip, k * 3 + j as u64, x + 6.0 * noise(k * 13 + j as u64), 4.0 * noise(k * 7 + j as u64), 1000.0 * f64::from(trip) + *x / 10.0);
+                    full.add_bump(b.clone());
+                    part.add_bump(b);
+                }
+            }
+            // Some trips pass a few metres to the side, touching only the
+            // outer rings of a cluster's disk.
+            let side = 3.0 * f64::from(trip % 4) + 2.0 * noise(k * 5);
+            let t0 = 1000.0 * f64::from(trip) - 10.0;
+            let track: Vec<TrackSample> = (0..=20)
+                .map(|i| {
+                    let (lat, lon) = at(-100.0 + 10.0 * f64::from(i), side);
+                    TrackSample { t: t0 + f64::from(i), lat, lon, speed_mps: 10.0 }
+                })
+                .collect();
+            covs.push((TripId::new(format!("t{trip}")).unwrap(), coverage_cells(&track, 2.0)));
+        }
+        let keep = part.pass_cells();
+        let mut dropped = 0;
+        for (t, c) in &covs {
+            full.add_coverage(t, c);
+            let inside: BTreeMap<CellIndex, f64> = c.iter().filter(|(cell, _)| keep.contains(cell)).map(|(c, t)| (*c, *t)).collect();
+            dropped += c.len() - inside.len();
+            part.add_coverage(t, &inside);
+        }
+        prop_assert!(full.is_empty() || dropped > 0, "the track reaches beyond the clusters");
+        prop_assert_eq!(format!("{:?}", full.clusters()), format!("{:?}", part.clusters()));
+    }
 }

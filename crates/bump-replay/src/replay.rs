@@ -8,11 +8,12 @@ then time so output is identical whatever order files were listed in.
 */
 
 use std::collections::BTreeMap;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bump_cluster::{BumpObs, CellIndex, Cluster, ClusterIndex};
-use bump_core::Bump;
+use bump_core::{Bump, TripId};
 use bump_pipeline::{ColumnMapping, PipelineConfig, PreprocessReport, TripProcessor};
 use serde::Serialize;
 
@@ -141,16 +142,101 @@ fn process_file(path: &Path, mapping: &ColumnMapping, proc: &mut TripProcessor) 
         .collect())
 }
 
+/// Trips' coverage, kept in a temporary file until every bump is in.
+///
+/// Coverage (every cell each trip drove through) is what grows with the
+/// trips; clusters read it only near their modes, which are known once all
+/// bumps are. So it waits on disk and only the cells
+/// [`ClusterIndex::pass_cells`] names are loaded, which keeps the replay's
+/// memory nearly flat as trips grow. Should the file fail, coverage goes
+/// straight into the index instead: more memory, nothing lost.
+struct Spill {
+    file: Option<BufWriter<std::fs::File>>,
+    /// Bytes of whole records written and flushed.
+    good: u64,
+}
+
+impl Spill {
+    fn new() -> Self {
+        Self {
+            file: tempfile::tempfile().ok().map(BufWriter::new),
+            good: 0,
+        }
+    }
+
+    fn put(&mut self, trip: &TripId, cells: &BTreeMap<CellIndex, f64>, index: &mut ClusterIndex) {
+        if let Some(f) = &mut self.file {
+            let id = trip.as_str().as_bytes();
+            let mut rec = Vec::with_capacity(8 + id.len() + 16 * cells.len());
+            rec.extend_from_slice(&u32::try_from(id.len()).unwrap_or(u32::MAX).to_le_bytes());
+            rec.extend_from_slice(id);
+            rec.extend_from_slice(&u32::try_from(cells.len()).unwrap_or(u32::MAX).to_le_bytes());
+            for (c, t) in cells {
+                rec.extend_from_slice(&u64::from(*c).to_le_bytes());
+                rec.extend_from_slice(&t.to_le_bytes());
+            }
+            if f.write_all(&rec).and_then(|()| f.flush()).is_ok() {
+                self.good += rec.len() as u64;
+                return;
+            }
+            // What was flushed before stays readable up to `good`.
+            self.file = None;
+        }
+        index.add_coverage(trip, cells);
+    }
+
+    /// Adds the coverage near `index`'s clusters.
+    fn load(self, index: &mut ClusterIndex) -> std::io::Result<()> {
+        let Some(f) = self.file else { return Ok(()) };
+        let mut file = f.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        file.seek(SeekFrom::Start(0))?;
+        let keep = index.pass_cells();
+        let mut r = BufReader::new(file.take(self.good));
+        let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+        let mut word = [0u8; 4];
+        let mut cell = [0u8; 8];
+        let mut time = [0u8; 8];
+        loop {
+            match r.read_exact(&mut word) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            let mut id = vec![0u8; u32::from_le_bytes(word) as usize];
+            r.read_exact(&mut id)?;
+            let id = String::from_utf8(id).map_err(|e| bad(e.to_string()))?;
+            let trip = TripId::new(id).map_err(|e| bad(e.to_string()))?;
+            r.read_exact(&mut word)?;
+            let mut cells = BTreeMap::new();
+            for _ in 0..u32::from_le_bytes(word) {
+                r.read_exact(&mut cell)?;
+                r.read_exact(&mut time)?;
+                let c = CellIndex::try_from(u64::from_le_bytes(cell)).map_err(|e| bad(e.to_string()))?;
+                if keep.contains(&c) {
+                    cells.insert(c, f64::from_le_bytes(time));
+                }
+            }
+            index.add_coverage(&trip, &cells);
+        }
+    }
+}
+
 /// What the replay folds trip results into, in file order.
 struct Fold {
     sum: Summary,
     bumps: Vec<Bump>,
     index: ClusterIndex,
+    spill: Spill,
 }
 
 impl Fold {
     fn add(&mut self, slot: Result<Vec<TripResult>, Failure>) {
-        let Self { sum, bumps, index } = self;
+        let Self {
+            sum,
+            bumps,
+            index,
+            spill,
+        } = self;
         let trips = match slot {
             Err(f) => {
                 sum.failures.push(f);
@@ -165,10 +251,8 @@ impl Fold {
                     sum.failures.push(f);
                 }
                 TripResult::Done(ts, b, samples, coverage) => {
-                    if let Some(first) = b.first() {
-                        index.add_coverage(&first.trip_id, &coverage);
-                    } else if let Ok(id) = bump_core::TripId::new(ts.trip_id.clone()) {
-                        index.add_coverage(&id, &coverage);
+                    if let Ok(id) = TripId::new(ts.trip_id.clone()) {
+                        spill.put(&id, &coverage, index);
                     }
                     for x in &b {
                         index.add_bump(BumpObs::from_bump(x));
@@ -225,6 +309,7 @@ pub fn replay(
         },
         bumps: Vec::new(),
         index: ClusterIndex::new(cfg.cluster),
+        spill: Spill::new(),
     };
     let mut folded = 0;
     std::thread::scope(|scope| {
@@ -271,8 +356,16 @@ pub fn replay(
     let Fold {
         mut sum,
         mut bumps,
-        index,
+        mut index,
+        spill,
     } = fold;
+    if let Err(e) = spill.load(&mut index) {
+        sum.failures.push(Failure {
+            path: "(coverage kept on disk during the replay)".to_owned(),
+            trip_id: None,
+            reason: format!("cannot read it back, so passes are undercounted: {e}"),
+        });
+    }
     bumps.sort_by(|a, b| a.trip_id.cmp(&b.trip_id).then(a.t.total_cmp(&b.t)));
     sum.per_trip.sort_by(|a, b| a.trip_id.cmp(&b.trip_id));
     let clusters = index.clusters();
@@ -283,5 +376,92 @@ pub fn replay(
         bumps,
         clusters,
         summary: sum,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bump_cluster::{ClusterParams, TrackSample, coverage_cells};
+    use bump_core::{BumpId, DeviceId};
+
+    /// Twelve trips east along one street, some a lane to the side, most
+    /// hitting one of two defects; coverage reaches 150 m either side.
+    type Coverage = Vec<(TripId, BTreeMap<CellIndex, f64>)>;
+
+    fn city() -> (Vec<BumpObs>, Coverage) {
+        let (mut bumps, mut covs) = (Vec::new(), Vec::new());
+        for trip in 0..12u32 {
+            let id = TripId::new(format!("trip-{trip}")).unwrap_or_else(|e| unreachable!("{e}"));
+            let t0 = 1000.0 * f64::from(trip);
+            let lat = 42.35 + 3e-5 * f64::from(trip % 3);
+            let track: Vec<TrackSample> = (0..=30)
+                .map(|i| TrackSample {
+                    t: t0 + f64::from(i),
+                    lat,
+                    lon: -71.082 + 1.3e-4 * f64::from(i),
+                    speed_mps: 10.0,
+                })
+                .collect();
+            covs.push((id.clone(), coverage_cells(&track, 2.0)));
+            for (k, lon) in [(0, -71.0805), (1, -71.0792)] {
+                if (trip + k) % 3 != 0 {
+                    let t = t0 + 10.0 + f64::from(k);
+                    bumps.push(BumpObs {
+                        bump_id: BumpId::new(&id, t),
+                        trip_id: id.clone(),
+                        device_id: DeviceId::new(format!("dev-{trip}")).unwrap_or_else(|e| unreachable!("{e}")),
+                        t,
+                        lat: 42.35 + 1e-5 * f64::from(trip % 4),
+                        lon,
+                        heading_deg: 90.0,
+                        peak_mps2: 5.0,
+                        up_first: false,
+                        speed_mps: 10.0,
+                        duration_s: 0.2,
+                        low_band_share: 0.4,
+                    });
+                }
+            }
+        }
+        (bumps, covs)
+    }
+
+    fn clusters_with(spill: Option<Spill>) -> String {
+        let (bumps, covs) = city();
+        let mut index = ClusterIndex::new(ClusterParams::default());
+        match spill {
+            None => {
+                for (id, c) in &covs {
+                    index.add_coverage(id, c);
+                }
+                for b in bumps {
+                    index.add_bump(b);
+                }
+            }
+            Some(mut spill) => {
+                // As the replay does: coverage first, each trip's bumps after.
+                for (id, c) in &covs {
+                    spill.put(id, c, &mut index);
+                }
+                for b in bumps {
+                    index.add_bump(b);
+                }
+                spill.load(&mut index).unwrap_or_else(|e| unreachable!("{e}"));
+            }
+        }
+        format!("{:?}", index.clusters())
+    }
+
+    #[test]
+    fn coverage_kept_on_disk_gives_the_same_clusters() {
+        let direct = clusters_with(None);
+        assert!(direct.contains("passes: 12"), "every trip passes: {direct}");
+        let spill = Spill::new();
+        assert!(spill.file.is_some(), "a temporary file could be made");
+        assert_eq!(clusters_with(Some(spill)), direct);
+        // Without a file, coverage goes into the index at once.
+        let none = Spill { file: None, good: 0 };
+        assert_eq!(clusters_with(Some(none)), direct);
     }
 }
