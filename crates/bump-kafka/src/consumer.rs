@@ -315,39 +315,14 @@ impl Consumer {
     /// [`Error::RetriesExhausted`] when a message failed retryably
     /// [`ConsumerOptions::max_attempts`] times; the worker should exit and
     /// be restarted, and the message comes again.
-    pub async fn run<F, Fut>(&self, mut handler: F, mut stop: watch::Receiver<bool>) -> Result<RunStats, Error>
+    pub async fn run<F, Fut>(&self, mut handler: F, stop: watch::Receiver<bool>) -> Result<RunStats, Error>
     where
         F: FnMut(Message) -> Fut,
         Fut: Future<Output = Result<Vec<Output>, HandlerError>>,
     {
-        let mut stats = RunStats::default();
-        info!(message = "Consumer started.", group = %self.group);
-        loop {
-            let msg = tokio::select! {
-                biased;
-                () = stop_requested(&mut stop) => break,
-                r = self.inner.recv() => match r {
-                    Ok(m) => Message::from_borrowed(&m),
-                    Err(e) => {
-                        warn!(message = "Consume failed.", group = %self.group, error = %e);
-                        continue;
-                    }
-                },
-            };
-            match self.handle(&mut handler, &msg, &mut stop, &mut stats).await? {
-                Flow::Next => {}
-                Flow::Stop => break,
-            }
-        }
-        self.commit_stored();
-        info!(
-            message = "Consumer stopped.",
-            group = %self.group,
-            handled = stats.handled,
-            dead_lettered = stats.dead_lettered,
-            retries = stats.retries,
-        );
-        Ok(stats)
+        // Batches of one: `run_batched` hands each over alone.
+        self.run_batched(1, move |mut one: Vec<Message>| handler(one.swap_remove(0)), stop)
+            .await
     }
 
     /// [`Consumer::run`] over batches: the message awaited and up to

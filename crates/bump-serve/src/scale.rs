@@ -217,6 +217,28 @@ pub fn sink(kafka: &KafkaConfig) -> Result<Arc<KafkaSink>, bump_kafka::Error> {
     }))
 }
 
+/// Runs `consumer`'s loop in a task, storing each fetch with `store`,
+/// which wakes the stage's other task through `notify`.
+fn consume<F, Fut>(
+    consumer: Arc<Consumer>,
+    state: &Arc<AppState>,
+    notify: &Arc<Notify>,
+    stop: &watch::Receiver<bool>,
+    store: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Arc<AppState>, Arc<Notify>, Vec<Message>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Vec<Output>, HandlerError>> + Send,
+{
+    let (st, n, stop) = (Arc::clone(state), Arc::clone(notify), stop.clone());
+    tokio::spawn(async move {
+        let handler = move |msgs: Vec<Message>| store(Arc::clone(&st), Arc::clone(&n), msgs);
+        if let Err(e) = consumer.run_batched(FETCH, handler, stop).await {
+            tracing::error!(message = "A consumer stopped.", group = consumer.group(), error = %e);
+        }
+    })
+}
+
 fn detect(
     state: &Arc<AppState>,
     kafka: &KafkaConfig,
@@ -225,19 +247,8 @@ fn detect(
     let producer = Producer::new(kafka)?;
     let consumer = Arc::new(Consumer::for_role(kafka, KafkaRole::Detect, producer.clone())?);
     let stored = Arc::new(Notify::new());
-    let st = Arc::clone(state);
-    let n = Arc::clone(&stored);
-    let c = Arc::clone(&consumer);
-    let stop_c = stop.clone();
-    let consume = tokio::spawn(async move {
-        let handler = move |msgs: Vec<Message>| {
-            let st = Arc::clone(&st);
-            let n = Arc::clone(&n);
-            async move { store_batches(&st, &n, &msgs).await }
-        };
-        if let Err(e) = c.run_batched(FETCH, handler, stop_c).await {
-            tracing::error!(message = "The detect consumer stopped.", error = %e);
-        }
+    let consume = consume(Arc::clone(&consumer), state, &stored, stop, |st, n, msgs| async move {
+        store_batches(&st, &n, &msgs).await
     });
     let batches = kafka.topic(Topic::Batches);
     let evidence = kafka.topic(Topic::Evidence);
@@ -455,18 +466,8 @@ fn cluster(
     let producer = Producer::new(kafka)?;
     let consumer = Arc::new(Consumer::for_role(kafka, KafkaRole::Cluster, producer.clone())?);
     let dirty = Arc::new(Notify::new());
-    let st = Arc::clone(state);
-    let n = Arc::clone(&dirty);
-    let stop_c = stop.clone();
-    let consume = tokio::spawn(async move {
-        let handler = move |msgs: Vec<Message>| {
-            let st = Arc::clone(&st);
-            let n = Arc::clone(&n);
-            async move { store_evidence(&st, &n, &msgs).await }
-        };
-        if let Err(e) = consumer.run_batched(FETCH, handler, stop_c).await {
-            tracing::error!(message = "The cluster consumer stopped.", error = %e);
-        }
+    let consume = consume(consumer, state, &dirty, stop, |st, n, msgs| async move {
+        store_evidence(&st, &n, &msgs).await
     });
     let recompute = tokio::spawn(recompute_regions(
         Arc::clone(state),
