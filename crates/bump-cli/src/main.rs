@@ -53,6 +53,9 @@ enum Command {
     /// Add reviewers and admins.
     #[command(subcommand)]
     Users(serve_cmd::UsersCommand),
+    /// The Kafka runtime's maintenance: re-publish dead letters.
+    #[command(subcommand)]
+    Kafka(serve_cmd::KafkaCommand),
     /// Upload trip batches (JSONL) to a server, as phones do.
     Upload(serve_cmd::UploadArgs),
     /// Measure every stage and the whole on a simulated city; with --serve,
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::serve(&args),
         Command::Devices(cmd) => serve_cmd::devices(&cmd),
         Command::Users(cmd) => serve_cmd::users(&cmd),
+        Command::Kafka(cmd) => serve_cmd::kafka(&cmd),
         Command::Upload(args) => serve_cmd::upload(&args),
         Command::Bench(args) => bench_cmd::run(&args),
     };

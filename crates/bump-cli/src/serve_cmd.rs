@@ -541,3 +541,37 @@ fn simulate_demo(dir: &Path) -> anyhow::Result<PathBuf> {
     }
     Ok(trips)
 }
+
+/// Kafka runtime commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KafkaCommand {
+    /// Re-publish dead letters to the topic they came from, once the cause
+    /// is fixed; returns when none has come for --idle-s.
+    Redrive(RedriveArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RedriveArgs {
+    /// Pipeline configuration with a [kafka] section.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Seconds without a dead letter after which it stops.
+    #[arg(long, default_value_t = 5.0)]
+    idle_s: f64,
+}
+
+pub(crate) fn kafka(cmd: &KafkaCommand) -> anyhow::Result<ExitCode> {
+    let KafkaCommand::Redrive(a) = cmd;
+    let cfg = crate::load_config(a.config.as_ref())?;
+    let kafka = bump_serve::scale::kafka_config(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !(a.idle_s.is_finite() && a.idle_s > 0.0 && a.idle_s <= 3600.0) {
+        anyhow::bail!("--idle-s must be more than 0 and at most 3600, not {}", a.idle_s);
+    }
+    let idle = std::time::Duration::from_secs_f64(a.idle_s);
+    let done = runtime()?.block_on(bump_kafka::redrive(&kafka, idle))?;
+    println!(
+        "re-published {} dead letters; left {} without a source topic",
+        done.republished, done.skipped
+    );
+    Ok(ExitCode::SUCCESS)
+}

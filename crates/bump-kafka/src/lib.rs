@@ -67,6 +67,7 @@ pub mod error;
 pub mod keys;
 pub mod lag;
 pub mod producer;
+pub mod redrive;
 
 pub use admin::ensure_topics;
 pub use config::{ConfigError, ConfigErrors, KafkaConfig, Role, Topic, TopicSpec};
@@ -78,3 +79,4 @@ pub use error::{Error, HandlerError};
 pub use keys::{EVIDENCE_KEY_RESOLUTION, KeyError, batch_key, cluster_key, evidence_key};
 pub use lag::LagMonitor;
 pub use producer::{Delivered, Output, Producer};
+pub use redrive::{Redriven, redrive, redrive_group, republished};

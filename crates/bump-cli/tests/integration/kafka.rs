@@ -369,3 +369,64 @@ fn ingest_answers_503_while_the_detect_group_lags() {
     let _ = ingest.kill();
     let _ = ingest.wait();
 }
+
+#[test]
+fn kafka_redrive_puts_dead_letters_back_on_their_topic() {
+    let Some(brokers) = bump_fixtures::kafka_bootstrap("kafka redrive") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = format!("redrive{}-{}.", std::process::id(), Instant::now().elapsed().as_nanos());
+    let cfg = tmp.path().join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[runtime]\nmode = \"kafka\"\n[kafka]\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\ngroup_prefix = \"{prefix}\"\npartitions = 2\n"
+        ),
+    )
+    .unwrap();
+    let mut k = bump_kafka::KafkaConfig::new(brokers.clone());
+    k.topic_prefix.clone_from(&prefix);
+    k.group_prefix.clone_from(&prefix);
+    k.partitions = 2;
+    let batches = k.topic(bump_kafka::Topic::Batches);
+    rt.block_on(async {
+        bump_kafka::ensure_topics(&k).await.unwrap();
+        // A dead letter as a worker writes it, and one from elsewhere.
+        let ours = bump_kafka::Output::new(k.topic(bump_kafka::Topic::DeadLetter), "trip-x", "{}")
+            .with_header(bump_kafka::SOURCE_TOPIC_HEADER, batches.as_str())
+            .with_header(bump_kafka::ERROR_HEADER, "a bug");
+        let foreign = bump_kafka::Output::new(k.topic(bump_kafka::Topic::DeadLetter), "k", "?");
+        bump_kafka::Producer::new(&k)
+            .unwrap()
+            .send_all(&[ours, foreign])
+            .await
+            .unwrap();
+    });
+    let out = streetbump()
+        .args(["kafka", "redrive", "--config"])
+        .arg(&cfg)
+        .args(["--idle-s", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("re-published 1 dead letters; left 1"), "{stdout}");
+    // The batches topic now holds the copy: a group that never read it lags by one.
+    let monitor = bump_kafka::LagMonitor::new(&k, "nobody").unwrap();
+    assert_eq!(rt.block_on(monitor.lag(&batches)).unwrap(), 1);
+    // Nothing twice: a second run re-publishes nothing.
+    let out = streetbump()
+        .args(["kafka", "redrive", "--config"])
+        .arg(&cfg)
+        .args(["--idle-s", "1"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-published 0 dead letters"));
+    assert_eq!(rt.block_on(monitor.lag(&batches)).unwrap(), 1);
+}

@@ -16,6 +16,8 @@ mod lag;
 /// A consumer dropped in the middle of a message: the message comes again
 /// to the other member, and an idempotent handler counts it once.
 mod redelivery;
+/// Dead letters re-published to their source topic, once.
+mod redrive;
 /// Two members of one group share the partitions; every batch is handled
 /// once, each trip's in order.
 mod sharing;
