@@ -448,13 +448,9 @@ impl Consumer {
                 backoff_ms = backoff.as_millis(),
                 error = %reason,
             );
-            stats.retries += 1;
-            tokio::select! {
-                biased;
-                () = stop_requested(stop) => return Ok(BatchFlow::Stop),
-                () = tokio::time::sleep(backoff) => {}
+            if !self.back_off(stop, &mut backoff, stats).await {
+                return Ok(BatchFlow::Stop);
             }
-            backoff = (backoff * 2).min(self.options.max_backoff);
         }
         for msg in batch {
             self.store(msg);
@@ -517,19 +513,28 @@ impl Consumer {
                         backoff_ms = backoff.as_millis(),
                         error = %reason,
                     );
-                    stats.retries += 1;
-                    tokio::select! {
-                        biased;
-                        () = stop_requested(stop) => return Ok(Flow::Stop),
-                        () = tokio::time::sleep(backoff) => {}
+                    if !self.back_off(stop, &mut backoff, stats).await {
+                        return Ok(Flow::Stop);
                     }
-                    backoff = (backoff * 2).min(self.options.max_backoff);
                 }
             }
         }
         self.store(msg);
         stats.handled += 1;
         Ok(Flow::Next)
+    }
+
+    /// Waits `backoff` before a retry and doubles it for the next (up to
+    /// the maximum); false when the loop was stopped meanwhile.
+    async fn back_off(&self, stop: &mut watch::Receiver<bool>, backoff: &mut Duration, stats: &mut RunStats) -> bool {
+        stats.retries += 1;
+        let stopped = tokio::select! {
+            biased;
+            () = stop_requested(stop) => true,
+            () = tokio::time::sleep(*backoff) => false,
+        };
+        *backoff = (*backoff * 2).min(self.options.max_backoff);
+        !stopped
     }
 
     /// Writes `msg` to the dead-letter topic with the reason and its origin
