@@ -302,6 +302,21 @@ partitions = 4
     let _ = std::io::stdout().flush();
 }
 
+/// A Kafka-mode `pipeline.toml` in `dir` with topics and groups of their
+/// own (prefix `name`, returned) and 2 partitions, plus `extra` [kafka] lines.
+fn small_pipeline(dir: &Path, name: &str, brokers: &str, extra: &str) -> (std::path::PathBuf, String) {
+    let prefix = format!("{name}{}-{}.", std::process::id(), Instant::now().elapsed().as_nanos());
+    let cfg = dir.join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[runtime]\nmode = \"kafka\"\n[kafka]\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\ngroup_prefix = \"{prefix}\"\npartitions = 2\n{extra}"
+        ),
+    )
+    .unwrap();
+    (cfg, prefix)
+}
+
 #[test]
 fn ingest_answers_503_while_the_detect_group_lags() {
     let Some(brokers) = bump_fixtures::kafka_bootstrap("ingest answers 503 while detect lags") else {
@@ -312,16 +327,8 @@ fn ingest_answers_503_while_the_detect_group_lags() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let prefix = format!("lag{}-{}.", std::process::id(), Instant::now().elapsed().as_nanos());
-    let cfg = tmp.path().join("pipeline.toml");
     // No detect worker runs and at most one message may wait.
-    std::fs::write(
-        &cfg,
-        format!(
-            "[runtime]\nmode = \"kafka\"\n[kafka]\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\ngroup_prefix = \"{prefix}\"\npartitions = 2\nmax_lag = 1\n"
-        ),
-    )
-    .unwrap();
+    let (cfg, _) = small_pipeline(tmp.path(), "lag", &brokers, "max_lag = 1\n");
     let trips = bump_fixtures::fixture("city/trips");
     let tokens = add_devices(&trips, &cfg, &db, tmp.path());
     let log = tmp.path().join("ingest.log");
@@ -377,15 +384,7 @@ fn kafka_redrive_puts_dead_letters_back_on_their_topic() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let prefix = format!("redrive{}-{}.", std::process::id(), Instant::now().elapsed().as_nanos());
-    let cfg = tmp.path().join("pipeline.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[runtime]\nmode = \"kafka\"\n[kafka]\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\ngroup_prefix = \"{prefix}\"\npartitions = 2\n"
-        ),
-    )
-    .unwrap();
+    let (cfg, prefix) = small_pipeline(tmp.path(), "redrive", &brokers, "");
     let mut k = bump_kafka::KafkaConfig::new(brokers.clone());
     k.topic_prefix.clone_from(&prefix);
     k.group_prefix.clone_from(&prefix);

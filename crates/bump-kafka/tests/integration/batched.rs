@@ -6,16 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bump_core::TripId;
-use bump_kafka::{Consumer, ConsumerOptions, HandlerError, LagMonitor, Message, Producer, Role, Topic, batch_key};
+use bump_kafka::{Consumer, HandlerError, LagMonitor, Message, Producer, Role, Topic, batch_key};
 use tokio::sync::watch;
 
-use crate::support::{batch_payload, cluster, parse_batch, wait_until};
-
-const QUICK: ConsumerOptions = ConsumerOptions {
-    initial_backoff: Duration::from_millis(10),
-    max_backoff: Duration::from_millis(40),
-    max_attempts: 5,
-};
+use crate::support::{QUICK, batch_payload, cluster, parse_batch, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_split_around_poison_and_retry_whole() {

@@ -1,21 +1,14 @@
 //! Poison and retryable failures.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bump_core::TripId;
 use bump_kafka::{
-    Consumer, ConsumerOptions, ERROR_HEADER, Error, GROUP_HEADER, HandlerError, LagMonitor, Message, Output, Producer,
-    Role, SOURCE_OFFSET_HEADER, SOURCE_TOPIC_HEADER, Topic, batch_key,
+    Consumer, ERROR_HEADER, Error, GROUP_HEADER, HandlerError, LagMonitor, Message, Output, Producer, Role,
+    SOURCE_OFFSET_HEADER, SOURCE_TOPIC_HEADER, Topic, batch_key,
 };
 
-use crate::support::{batch_payload, cluster, parse_batch, spawn, wait_until};
-
-const QUICK: ConsumerOptions = ConsumerOptions {
-    initial_backoff: Duration::from_millis(10),
-    max_backoff: Duration::from_millis(40),
-    max_attempts: 3,
-};
+use crate::support::{QUICK, batch_payload, cluster, parse_batch, spawn, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_goes_to_dead_letter_with_its_reason() {

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bump_kafka::{Consumer, Error, HandlerError, KafkaConfig, Message, Output, RunStats};
+use bump_kafka::{Consumer, ConsumerOptions, Error, HandlerError, KafkaConfig, Message, Output, RunStats};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use tokio::sync::watch;
@@ -12,6 +12,13 @@ use tokio::task::JoinHandle;
 
 /// How long a test waits for something that should happen.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Retries fast and few, so tests of retrying take milliseconds.
+pub(crate) const QUICK: ConsumerOptions = ConsumerOptions {
+    initial_backoff: Duration::from_millis(10),
+    max_backoff: Duration::from_millis(40),
+    max_attempts: 3,
+};
 
 /// A one-broker mock cluster with the pipeline's topics created.
 pub(crate) struct Cluster {
