@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bump_cluster::window::{WindowModel, WindowParams};
 use bump_cluster::{Cluster, Model, class_of_kind};
 use clap::{Args, Subcommand};
 
@@ -90,12 +91,8 @@ pub(crate) fn load_model(path: &Path) -> anyhow::Result<Model> {
     Ok(m)
 }
 
-fn features_of(w: &bump_replay::windows::Windows, fs: f64) -> (Vec<Vec<f64>>, Vec<usize>) {
-    let x = w
-        .windows
-        .iter()
-        .map(|(_, s, _)| bump_cluster::window::window_features(s, fs).to_vec())
-        .collect();
+fn split_windows(w: &bump_replay::windows::Windows) -> (Vec<Vec<f64>>, Vec<usize>) {
+    let x = w.windows.iter().map(|(_, s, _)| s.clone()).collect();
     let y = w.windows.iter().map(|(c, _, _)| *c).collect();
     (x, y)
 }
@@ -122,52 +119,26 @@ fn print_confusion(o: &mut dyn Write, classes: &[String], m: &[Vec<usize>]) -> a
     Ok(acc)
 }
 
-fn load_forest(path: &Path) -> anyhow::Result<bump_cluster::forest::Forest> {
+/// Reads and checks a window model file.
+pub(crate) fn load_window_model(path: &Path) -> anyhow::Result<WindowModel> {
     let text = std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
-    let f: bump_cluster::forest::Forest =
+    let m: WindowModel =
         serde_json::from_slice(&text).with_context(|| format!("model {} is not a window model", path.display()))?;
-    anyhow::ensure!(
-        f.format == bump_cluster::forest::FOREST_FORMAT
-            && f.features.len() == bump_cluster::window::WINDOW_FEATURES.len(),
-        "model {}: format {:?} is not {:?}",
-        path.display(),
-        f.format,
-        bump_cluster::forest::FOREST_FORMAT
-    );
-    Ok(f)
-}
-
-/// A window forest with the default parameters and `seed`.
-fn train_forest(x: &[Vec<f64>], y: &[usize], classes: &[String], seed: u64) -> bump_cluster::forest::Forest {
-    bump_cluster::forest::Forest::train(
-        x,
-        y,
-        classes.to_vec(),
-        bump_cluster::window::WINDOW_FEATURES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-        bump_cluster::forest::ForestParams {
-            seed,
-            ..bump_cluster::forest::ForestParams::default()
-        },
-    )
+    m.check().with_context(|| format!("model {}", path.display()))?;
+    Ok(m)
 }
 
 fn train_windows(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let w = bump_replay::windows::read_windows(&args.data)?;
-    anyhow::ensure!(
-        w.classes.len() >= 2 && !w.windows.is_empty(),
-        "{}: need windows of two classes or more",
-        args.data.display()
-    );
-    let (x, y) = features_of(&w, args.fs);
-    let f = train_forest(&x, &y, &w.classes, bump_cluster::forest::ForestParams::default().seed);
-    std::fs::write(&args.out, serde_json::to_vec(&f)?)
+    let (x, y) = split_windows(&w);
+    let m = WindowModel::train(&x, &y, w.classes.clone(), args.fs, WindowParams::default())
+        .with_context(|| format!("{}", args.data.display()))?;
+    std::fs::write(&args.out, serde_json::to_vec(&m)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
-        "trained a {}-tree forest on {} windows of {} classes; written {}",
-        f.trees.len(),
+        "trained a {}-tree forest over {} features on {} windows of {} classes; written {}",
+        m.forest.trees.len(),
+        m.forest.features.len(),
         x.len(),
         w.classes.len(),
         args.out.display()
@@ -176,20 +147,20 @@ fn train_windows(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn eval_windows(args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    let f = load_forest(&args.model)?;
+    let model = load_window_model(&args.model)?;
     let w = bump_replay::windows::read_windows(&args.data)?;
-    let (x, y) = features_of(&w, args.fs);
-    let mut m = vec![vec![0usize; f.classes.len()]; f.classes.len()];
+    let classes = &model.forest.classes;
+    let mut m = vec![vec![0usize; classes.len()]; classes.len()];
     let mut skipped = 0;
-    for (xi, yi) in x.iter().zip(&y) {
+    for (c, x, _) in &w.windows {
         // Classes are matched by name: the data's folders against the model's.
-        match f.classes.iter().position(|c| *c == w.classes[*yi]) {
-            Some(t) => m[t][f.predict(xi)] += 1,
+        match classes.iter().position(|n| *n == w.classes[*c]) {
+            Some(t) => m[t][model.predict(x, args.fs)] += 1,
             None => skipped += 1,
         }
     }
     let mut o = std::io::stdout().lock();
-    print_confusion(&mut o, &f.classes, &m)?;
+    print_confusion(&mut o, classes, &m)?;
     if skipped > 0 {
         writeln!(o, "skipped {skipped} windows of classes the model does not know")?;
     }
@@ -199,28 +170,12 @@ fn eval_windows(args: &EvalArgs) -> anyhow::Result<ExitCode> {
 fn cross_validate(args: &CvArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.folds >= 2, "--folds must be at least 2");
     let w = bump_replay::windows::read_windows(&args.data)?;
-    anyhow::ensure!(
-        w.classes.len() >= 2 && !w.windows.is_empty(),
-        "{}: need windows of two classes or more",
-        args.data.display()
-    );
-    let (x, y) = features_of(&w, args.fs);
-    let fold = bump_cluster::forest::stratified_folds(&y, args.folds, args.seed);
-    let k = w.classes.len();
-    let mut m = vec![vec![0usize; k]; k];
+    let (x, y) = split_windows(&w);
+    let cv = bump_cluster::window::cross_validate(&x, &y, &w.classes, args.fs, args.folds, args.seed)
+        .with_context(|| format!("{}", args.data.display()))?;
     let mut o = std::io::stdout().lock();
-    for f in 0..args.folds {
-        let (tr, te): (Vec<usize>, Vec<usize>) = (0..x.len()).partition(|&i| fold[i] != f);
-        let xt: Vec<Vec<f64>> = tr.iter().map(|&i| x[i].clone()).collect();
-        let yt: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
-        let model = train_forest(&xt, &yt, &w.classes, args.seed.wrapping_add(f as u64));
-        let right = te.iter().filter(|&&i| model.predict(&x[i]) == y[i]).count();
-        for &i in &te {
-            m[y[i]][model.predict(&x[i])] += 1;
-        }
-        #[allow(clippy::cast_precision_loss, reason = "counts")]
-        let acc = right as f64 / te.len().max(1) as f64;
-        writeln!(o, "fold {}: accuracy {acc:.3} on {} windows", f + 1, te.len())?;
+    for (f, acc) in cv.fold_accuracy.iter().enumerate() {
+        writeln!(o, "fold {}: accuracy {acc:.3}", f + 1)?;
     }
     writeln!(
         o,
@@ -229,7 +184,7 @@ fn cross_validate(args: &CvArgs) -> anyhow::Result<ExitCode> {
         args.seed,
         x.len()
     )?;
-    print_confusion(&mut o, &w.classes, &m)?;
+    print_confusion(&mut o, &w.classes, &cv.confusion)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -21,6 +21,10 @@ pub struct ForestParams {
     pub min_leaf: usize,
     /// Random seed.
     pub seed: u64,
+    /// Extremely randomised trees (Geurts et al. 2006): each candidate
+    /// feature is split at one random threshold instead of its best one,
+    /// and every tree sees all rows. Smoother boundaries on small sets.
+    pub extra: bool,
 }
 
 impl Default for ForestParams {
@@ -30,6 +34,7 @@ impl Default for ForestParams {
             max_depth: 16,
             min_leaf: 1,
             seed: 1,
+            extra: false,
         }
     }
 }
@@ -69,10 +74,11 @@ pub struct Forest {
     pub trees: Vec<Vec<Node>>,
 }
 
-struct Rng(u64);
+/// SplitMix64, so draws never change with a dependency.
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -80,7 +86,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         #[allow(clippy::cast_possible_truncation, reason = "result below n")]
         let v = (self.next() % n.max(1) as u64) as usize;
         v
@@ -147,6 +153,14 @@ impl Builder<'_> {
                 .map(|&i| (self.x[i][f], self.y[i]))
                 .collect();
             vals.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if self.params.extra {
+                if let Some(s) = self.random_split(&vals, &total, n)
+                    && best.is_none_or(|b| s.0 < b.0)
+                {
+                    best = Some((s.0, f, s.1));
+                }
+                continue;
+            }
             let mut left = vec![0.0; self.k];
             // NaNs go right: their counts stay on the right side.
             for (j, &(v, c)) in vals.iter().enumerate() {
@@ -190,6 +204,37 @@ impl Builder<'_> {
     }
 }
 
+impl Builder<'_> {
+    /// One split of sorted `vals` at a threshold drawn uniformly between
+    /// their least and greatest value: (weighted Gini, threshold).
+    fn random_split(&mut self, vals: &[(f64, usize)], total: &[f64], n: f64) -> Option<(f64, f64)> {
+        let (lo, hi) = (vals.first()?.0, vals.last()?.0);
+        if hi <= lo {
+            return None;
+        }
+        #[allow(clippy::cast_precision_loss, reason = "a uniform draw in [0, 1)")]
+        let u = (self.rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let threshold = lo + u * (hi - lo);
+        let mut left = vec![0.0; self.k];
+        let mut nl = 0.0;
+        for &(v, c) in vals {
+            if v > threshold {
+                break;
+            }
+            left[c] += 1.0;
+            nl += 1.0;
+        }
+        let nr = n - nl;
+        #[allow(clippy::cast_precision_loss, reason = "small")]
+        let min_leaf = self.params.min_leaf as f64;
+        if nl < min_leaf || nr < min_leaf {
+            return None;
+        }
+        let right: Vec<f64> = total.iter().zip(&left).map(|(t, l)| t - l).collect();
+        Some(((nl * gini(&left, nl) + nr * gini(&right, nr)) / n, threshold))
+    }
+}
+
 /// Moves the elements satisfying `pred` to the front; returns how many.
 fn partition(v: &mut [usize], pred: impl Fn(usize) -> bool) -> usize {
     let mut k = 0;
@@ -223,7 +268,11 @@ impl Forest {
         let mut rng = Rng(params.seed);
         let trees = (0..params.trees)
             .map(|_| {
-                let mut idx: Vec<usize> = (0..x.len()).map(|_| rng.below(x.len())).collect();
+                let mut idx: Vec<usize> = if params.extra {
+                    (0..x.len()).collect()
+                } else {
+                    (0..x.len()).map(|_| rng.below(x.len())).collect()
+                };
                 let mut b = Builder {
                     x,
                     y,
@@ -336,6 +385,11 @@ mod tests {
         assert_eq!(f, g);
         let json = serde_json::to_string(&f).unwrap();
         assert_eq!(serde_json::from_str::<Forest>(&json).unwrap(), f);
+        let extra = ForestParams { extra: true, ..p };
+        let e = Forest::train(&x, &y, vec!["lo".into(), "hi".into()], f.features.clone(), extra);
+        assert_ne!(e, f, "random thresholds grow other trees");
+        assert_eq!(e.predict(&[0.1, 0.0, 0.0]), 0);
+        assert_eq!(e.predict(&[0.9, 0.0, 0.0]), 1);
     }
 
     #[test]

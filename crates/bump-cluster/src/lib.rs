@@ -41,6 +41,7 @@ consistent hits and falls as trips pass without hitting. A cluster needs
 */
 
 pub mod classify;
+pub mod codebook;
 pub mod forest;
 pub mod known;
 pub mod window;

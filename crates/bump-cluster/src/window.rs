@@ -11,6 +11,10 @@ than about the road.
 */
 
 use bump_dsp::BandEnergy;
+use serde::{Deserialize, Serialize};
+
+use crate::codebook::{Codebook, standardise};
+use crate::forest::{Forest, ForestParams, Node, stratified_folds};
 
 /// Feature names, in [`window_features`] order.
 pub const WINDOW_FEATURES: [&str; 13] = [
@@ -87,6 +91,283 @@ pub fn window_features(x: &[f64], fs_hz: f64) -> [f64; 13] {
     ]
 }
 
+/// The format written by this version.
+pub const WINDOW_MODEL_FORMAT: &str = "streetbump.window-model/1";
+
+/// Scales of the shape codebooks, in seconds: (segment, step, codewords).
+/// About a sixth, a third and two thirds of a second: a wheel crossing a
+/// pothole, an axle crossing a hump, the body settling afterwards.
+pub const SCALES: [(f64, f64, usize); 3] = [(0.16, 0.08, 16), (0.32, 0.16, 32), (0.64, 0.32, 32)];
+
+/// Training parameters of a [`WindowModel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowParams {
+    /// The forest's parameters (its seed also seeds the codebooks).
+    pub forest: ForestParams,
+}
+
+impl Default for WindowParams {
+    fn default() -> Self {
+        Self {
+            forest: ForestParams {
+                trees: 300,
+                max_depth: 24,
+                extra: true,
+                ..ForestParams::default()
+            },
+        }
+    }
+}
+
+/// A window classifier: the [`window_features`] of a window and its
+/// bag-of-words histograms over learnt shape codebooks
+/// ([`crate::codebook`]), fed to a forest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowModel {
+    /// Always [`WINDOW_MODEL_FORMAT`].
+    pub format: String,
+    /// The sample rate the model works at, Hz; windows at other rates are
+    /// resampled to it.
+    pub fs_hz: f64,
+    /// Shape codebooks, one per scale.
+    pub codebooks: Vec<Codebook>,
+    /// The forest over the features.
+    pub forest: Forest,
+}
+
+/// Why a window model cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WindowModelError {
+    /// Not this format.
+    #[error("format {found:?} is not {WINDOW_MODEL_FORMAT:?}")]
+    Format {
+        /// What the file said.
+        found: String,
+    },
+    /// Parts that do not fit together.
+    #[error("inconsistent model: {0}")]
+    Inconsistent(String),
+    /// Not enough to learn from.
+    #[error("need windows of two classes or more, each with a label")]
+    TooLittle,
+}
+
+/// `x` at `from_hz` linearly interpolated to `to_hz`.
+#[must_use]
+pub fn resample_linear(x: &[f64], from_hz: f64, to_hz: f64) -> Vec<f64> {
+    if x.len() < 2 || !(from_hz > 0.0 && to_hz > 0.0) || (from_hz - to_hz).abs() < 1e-9 {
+        return x.to_vec();
+    }
+    #[allow(clippy::cast_precision_loss, reason = "window lengths are small")]
+    let span = (x.len() - 1) as f64 / from_hz;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "small positive")]
+    let n = (span * to_hz).floor() as usize + 1;
+    (0..n)
+        .map(|i| {
+            #[allow(clippy::cast_precision_loss, reason = "small")]
+            let pos = i as f64 / to_hz * from_hz;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "small positive")]
+            let j = (pos.floor() as usize).min(x.len() - 2);
+            #[allow(clippy::cast_precision_loss, reason = "small")]
+            let f = pos - j as f64;
+            x[j] + f * (x[j + 1] - x[j])
+        })
+        .collect()
+}
+
+fn feature_names(codebooks: &[Codebook]) -> Vec<String> {
+    let mut names: Vec<String> = WINDOW_FEATURES.iter().map(|s| (*s).to_owned()).collect();
+    for cb in codebooks {
+        for j in 0..cb.centroids.len() {
+            names.push(format!("shape_{}_{j}", cb.width));
+        }
+    }
+    names
+}
+
+fn features_with(codebooks: &[Codebook], x: &[f64], fs_hz: f64) -> Vec<f64> {
+    let mut f = window_features(x, fs_hz).to_vec();
+    let v = standardise(x);
+    for cb in codebooks {
+        f.extend(cb.histogram(&v));
+    }
+    f
+}
+
+impl WindowModel {
+    /// Learns codebooks and a forest from windows sampled at `fs_hz` with
+    /// class indices `y` into `classes`.
+    ///
+    /// # Errors
+    /// [`WindowModelError::TooLittle`] without two classes and a label per
+    /// window.
+    pub fn train(
+        windows: &[Vec<f64>],
+        y: &[usize],
+        classes: Vec<String>,
+        fs_hz: f64,
+        params: WindowParams,
+    ) -> Result<Self, WindowModelError> {
+        if classes.len() < 2 || windows.is_empty() || windows.len() != y.len() || y.iter().any(|&c| c >= classes.len())
+        {
+            return Err(WindowModelError::TooLittle);
+        }
+        let standard: Vec<Vec<f64>> = windows.iter().map(|w| standardise(w)).collect();
+        let codebooks: Vec<Codebook> = SCALES
+            .iter()
+            .zip(0u64..)
+            .map(|(&(width_s, step_s, k), i)| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "small positive")]
+                let (width, step) = (
+                    ((width_s * fs_hz).round() as usize).max(2),
+                    ((step_s * fs_hz).round() as usize).max(1),
+                );
+                Codebook::fit(&standard, width, step, k, params.forest.seed.wrapping_add(i))
+            })
+            .collect();
+        let x: Vec<Vec<f64>> = windows.iter().map(|w| features_with(&codebooks, w, fs_hz)).collect();
+        let forest = Forest::train(&x, y, classes, feature_names(&codebooks), params.forest);
+        Ok(Self {
+            format: WINDOW_MODEL_FORMAT.to_owned(),
+            fs_hz,
+            codebooks,
+            forest,
+        })
+    }
+
+    /// Checks a model read from a file.
+    ///
+    /// # Errors
+    /// [`WindowModelError`] naming what does not fit.
+    pub fn check(&self) -> Result<(), WindowModelError> {
+        if self.format != WINDOW_MODEL_FORMAT {
+            return Err(WindowModelError::Format {
+                found: self.format.clone(),
+            });
+        }
+        let bad = |m: &str| Err(WindowModelError::Inconsistent(m.to_owned()));
+        if !(self.fs_hz.is_finite() && self.fs_hz > 0.0) {
+            return bad("fs_hz must be a positive number");
+        }
+        if self
+            .codebooks
+            .iter()
+            .any(|c| c.width == 0 || c.step == 0 || c.centroids.iter().any(|w| w.len() != c.width))
+        {
+            return bad("a codeword's length differs from its codebook's width");
+        }
+        if self.forest.features != feature_names(&self.codebooks) {
+            return bad("the forest's features are not the codebooks'");
+        }
+        if self.forest.classes.len() < 2 {
+            return bad("fewer than two classes");
+        }
+        let (nf, nc) = (self.forest.features.len(), self.forest.classes.len());
+        for tree in &self.forest.trees {
+            for node in tree {
+                let ok = match node {
+                    Node::Split {
+                        feature, left, right, ..
+                    } => *feature < nf && *left < tree.len() && *right < tree.len(),
+                    Node::Leaf { probs } => probs.len() == nc,
+                };
+                if !ok {
+                    return bad("a tree node points outside the model");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The features of a window sampled at `fs_hz`.
+    #[must_use]
+    pub fn features(&self, x: &[f64], fs_hz: f64) -> Vec<f64> {
+        let x = resample_linear(x, fs_hz, self.fs_hz);
+        features_with(&self.codebooks, &x, self.fs_hz)
+    }
+
+    /// Class probabilities of a window sampled at `fs_hz`.
+    #[must_use]
+    pub fn predict_proba(&self, x: &[f64], fs_hz: f64) -> Vec<f64> {
+        self.forest.predict_proba(&self.features(x, fs_hz))
+    }
+
+    /// The most probable class index of a window sampled at `fs_hz`.
+    #[must_use]
+    pub fn predict(&self, x: &[f64], fs_hz: f64) -> usize {
+        self.forest.predict(&self.features(x, fs_hz))
+    }
+}
+
+/// The outcome of a cross-validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossValidation {
+    /// Rows: true class; columns: predicted.
+    pub confusion: Vec<Vec<usize>>,
+    /// Accuracy of each fold.
+    pub fold_accuracy: Vec<f64>,
+}
+
+impl CrossValidation {
+    /// Windows classified right over all windows.
+    #[must_use]
+    pub fn accuracy(&self) -> f64 {
+        let right: usize = (0..self.confusion.len()).map(|i| self.confusion[i][i]).sum();
+        let all: usize = self.confusion.iter().flatten().sum();
+        #[allow(clippy::cast_precision_loss, reason = "counts")]
+        let a = right as f64 / all.max(1) as f64;
+        a
+    }
+}
+
+/// Stratified `folds`-fold cross-validation of [`WindowModel`] training:
+/// codebooks and forest are learnt on each fold's training windows only.
+///
+/// # Errors
+/// As [`WindowModel::train`].
+pub fn cross_validate(
+    windows: &[Vec<f64>],
+    y: &[usize],
+    classes: &[String],
+    fs_hz: f64,
+    folds: usize,
+    seed: u64,
+) -> Result<CrossValidation, WindowModelError> {
+    let fold = stratified_folds(y, folds, seed);
+    let k = classes.len();
+    let mut confusion = vec![vec![0usize; k]; k];
+    let mut fold_accuracy = Vec::new();
+    for f in 0..folds {
+        let (tr, te): (Vec<usize>, Vec<usize>) = (0..windows.len()).partition(|&i| fold[i] != f);
+        let params = WindowParams::default();
+        let params = WindowParams {
+            forest: ForestParams {
+                seed: seed.wrapping_add(f as u64),
+                ..params.forest
+            },
+        };
+        let model = WindowModel::train(
+            &tr.iter().map(|&i| windows[i].clone()).collect::<Vec<_>>(),
+            &tr.iter().map(|&i| y[i]).collect::<Vec<_>>(),
+            classes.to_vec(),
+            fs_hz,
+            params,
+        )?;
+        let mut right = 0;
+        for &i in &te {
+            let p = model.predict(&windows[i], fs_hz);
+            confusion[y[i]][p] += 1;
+            right += usize::from(p == y[i]);
+        }
+        #[allow(clippy::cast_precision_loss, reason = "counts")]
+        fold_accuracy.push(right as f64 / te.len().max(1) as f64);
+    }
+    Ok(CrossValidation {
+        confusion,
+        fold_accuracy,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +400,92 @@ mod tests {
         assert!(h[6] > p[6], "hump lasts longer");
         assert!(h[9] + h[10] > p[9] + p[10], "hump is lower in frequency");
         assert!(window_features(&[1.0, 2.0], fs)[0].is_nan());
+    }
+
+    /// Humps rise slowly, holes drop sharply; noise differs per window.
+    fn labelled(n: u32) -> (Vec<Vec<f64>>, Vec<usize>) {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for k in 0..n {
+            for class in 0..2 {
+                let w: Vec<f64> = (0..120u32)
+                    .map(|i| {
+                        let noise = 0.05 * f64::from((i * 7 + k * 13) % 11);
+                        let at = 40 + k % 20;
+                        9.81 + noise
+                            + match class {
+                                0 if (at..at + 20).contains(&i) => {
+                                    3.0 * (std::f64::consts::PI * f64::from(i - at) / 20.0).sin()
+                                }
+                                1 if i == at => -6.0,
+                                1 if i == at + 1 => 5.0,
+                                _ => 0.0,
+                            }
+                    })
+                    .collect();
+                x.push(w);
+                y.push(class);
+            }
+        }
+        (x, y)
+    }
+
+    fn quick() -> WindowParams {
+        WindowParams {
+            forest: ForestParams {
+                trees: 20,
+                ..WindowParams::default().forest
+            },
+        }
+    }
+
+    #[test]
+    fn a_window_model_learns_checks_and_round_trips() {
+        let (x, y) = labelled(12);
+        let m = WindowModel::train(&x, &y, vec!["hump".into(), "hole".into()], 50.0, quick()).unwrap();
+        m.check().unwrap();
+        assert_eq!(m.forest.features.len(), 13 + 16 + 32 + 32);
+        for (w, c) in x.iter().zip(&y) {
+            assert_eq!(m.predict(w, 50.0), *c);
+        }
+        // The same windows recorded at 100 Hz are resampled to the model's rate.
+        let fast: Vec<f64> = x[0]
+            .windows(2)
+            .flat_map(|p| [p[0], f64::midpoint(p[0], p[1])])
+            .collect();
+        assert_eq!(m.predict(&fast, 100.0), y[0]);
+        let json = serde_json::to_string(&m).unwrap();
+        let back: WindowModel = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, m);
+        let mut bad = m.clone();
+        bad.codebooks[0].centroids[0].pop();
+        assert!(matches!(bad.check(), Err(WindowModelError::Inconsistent(_))));
+        let mut bad = m;
+        bad.format = "other".into();
+        assert!(matches!(bad.check(), Err(WindowModelError::Format { .. })));
+        assert_eq!(
+            WindowModel::train(&x, &y, vec!["only".into()], 50.0, quick()),
+            Err(WindowModelError::TooLittle)
+        );
+    }
+
+    #[test]
+    fn cross_validation_scores_every_window_once() {
+        let (x, y) = labelled(10);
+        let cv = cross_validate(&x, &y, &["hump".into(), "hole".into()], 50.0, 5, 3).unwrap();
+        assert_eq!(cv.confusion.iter().flatten().sum::<usize>(), x.len());
+        assert_eq!(cv.fold_accuracy.len(), 5);
+        assert!(cv.accuracy() > 0.9, "{cv:?}");
+    }
+
+    #[test]
+    fn linear_resampling_keeps_a_ramp_and_its_span() {
+        let x: Vec<f64> = (0..11).map(f64::from).collect();
+        let y = resample_linear(&x, 10.0, 20.0);
+        assert_eq!(y.len(), 21);
+        for (i, v) in y.iter().enumerate() {
+            assert!((v - i as f64 / 2.0).abs() < 1e-12);
+        }
+        assert_eq!(resample_linear(&x, 10.0, 10.0), x);
     }
 }

@@ -15,12 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::SimParams;
 use crate::city::{City, Lane};
 use crate::rng::Rng;
-use crate::road::{ObstacleKind, obstacle_height, profile_at};
+use crate::road::{ObstacleKind, RoadClass, obstacle_height, profile_at};
 use crate::vehicle::{QuarterCar, Suspension};
 
 /// Internal simulation rate, Hz.
 pub const INTERNAL_HZ: f64 = 400.0;
-const WHEELBASE_M: f64 = 2.7;
+/// Distance between the front and rear axles, m.
+pub const WHEELBASE_M: f64 = 2.7;
 const HALF_TRACK_M: f64 = 0.78;
 const TYRE_HALF_WIDTH_M: f64 = 0.1;
 const LANE_CENTRE_M: f64 = 1.75;
@@ -114,6 +115,9 @@ pub struct SimTrip {
     /// The true position at each GPS fix time (outages included): `(t,
     /// lat, lon)` of the lane centre, for checking GPS error.
     pub true_track: Vec<(f64, f64, f64)>,
+    /// The street surface under the car: `(t, class)` from each time the
+    /// class changes, UTC seconds.
+    pub surface: Vec<(f64, RoadClass)>,
 }
 
 /// A step of a route: an edge and whether it is driven a → b.
@@ -345,6 +349,7 @@ pub fn drive(city: &City, params: &SimParams, index: u64) -> SimTrip {
     let mut gps = Vec::new();
     let mut passes = Vec::new();
     let mut true_track = Vec::new();
+    let mut surface = Vec::new();
     let mut acc_sum = Vector3::zeros();
     let mut acc_n = 0u32;
     let mut next_sample = t0 + rng.range(0.0, 1.0 / fs);
@@ -360,6 +365,10 @@ pub fn drive(city: &City, params: &SimParams, index: u64) -> SimTrip {
         // Driver.
         let (k, along) = locate(s);
         let leg = legs[k];
+        let class = city.edges[leg.edge].class;
+        if surface.last().is_none_or(|l: &(f64, RoadClass)| l.1 != class) {
+            surface.push((t, class));
+        }
         let limit = city.edges[leg.edge].limit_mps * driver;
         let mut allow = limit;
         while cap_i < caps.len() && caps[cap_i].to < s - 0.5 {
@@ -537,6 +546,7 @@ pub fn drive(city: &City, params: &SimParams, index: u64) -> SimTrip {
         trip,
         passes,
         true_track,
+        surface,
         info: TripInfo {
             trip_id,
             device_id,

@@ -19,6 +19,7 @@ pub mod drive;
 pub mod rng;
 pub mod road;
 pub mod vehicle;
+pub mod windows;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

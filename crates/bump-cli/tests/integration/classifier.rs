@@ -151,3 +151,88 @@ fn window_folders_train_eval_and_cv() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.csv") && err.contains("row 2"), "{err}");
 }
+
+/// `simulate --formats windows` writes a window folder in the González
+/// layout that `classifier` reads: every class present, capped per class,
+/// 50 Hz files with the `acc_z` header; a model trained on it scores it.
+#[test]
+fn simulated_windows_train_a_window_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_owned();
+    let cfg = tmp.path().join("sim.toml");
+    std::fs::write(&cfg, "sample_rate_hz = 100.0\ngrid_nodes = 8\n").unwrap();
+    let o = streetbump(&[
+        "simulate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--seed",
+        "9",
+        "--trips",
+        "40",
+        "--minutes",
+        "4",
+        "--formats",
+        "windows",
+        "--windows-per-class",
+        "20",
+        "--out",
+        &p("sim"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("labelled windows:"), "{stdout}");
+    let w = tmp.path().join("sim/windows");
+    let mut classes = 0;
+    for class in [
+        "asphalt_bumps",
+        "metal_bumps",
+        "potholes",
+        "regular_road",
+        "worn_out_road",
+    ] {
+        let files: Vec<_> = std::fs::read_dir(w.join(class)).unwrap().flatten().collect();
+        assert!(files.len() <= 20, "{class}: capped");
+        if let Some(f) = files.first() {
+            classes += 1;
+            let text = std::fs::read_to_string(f.path()).unwrap();
+            let mut lines = text.lines();
+            assert_eq!(lines.next(), Some("acc_z"));
+            let n = lines
+                .inspect(|l| assert!(l.parse::<f64>().unwrap().is_finite()))
+                .count();
+            assert!((40..=300).contains(&n), "{class}: {n} samples at 50 Hz");
+        }
+    }
+    assert!(classes >= 4, "most classes occur in 40 trips");
+    let o = streetbump(&[
+        "classifier",
+        "train",
+        "--data",
+        &p("sim/windows"),
+        "--out",
+        &p("w.json"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = streetbump(&[
+        "classifier",
+        "eval",
+        "--model",
+        &p("w.json"),
+        "--data",
+        &p("sim/windows"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("accuracy"));
+    // A cluster-signature model is not a window model: refused by name.
+    std::fs::write(tmp.path().join("bad.json"), "{\"format\": \"x\"}").unwrap();
+    let o = streetbump(&[
+        "classifier",
+        "eval",
+        "--model",
+        &p("bad.json"),
+        "--data",
+        &p("sim/windows"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.json"));
+}
