@@ -81,6 +81,11 @@ pub(crate) struct TrainArgs {
     /// Sample rate of window folders, Hz.
     #[arg(long, default_value_t = 50.0)]
     fs: f64,
+    /// Class for clusters near no labelled obstacle (e.g. `rough_road`
+    /// when the labels list every defect, as the simulator's truth does:
+    /// what is left is surface roughness). Without it they are not used.
+    #[arg(long)]
+    unlabelled_class: Option<String>,
 }
 
 /// Reads and checks a model file.
@@ -215,9 +220,23 @@ pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
     let usable: Vec<&Cluster> = run.clusters.iter().filter(|c| c.trips >= args.min_trips).collect();
     let owned: Vec<Cluster> = usable.iter().map(|c| (*c).clone()).collect();
     let matches = bump_cluster::match_known(&owned, &labels, args.radius_m);
+    let unlabelled = match &args.unlabelled_class {
+        Some(c) => Some(
+            bump_cluster::CLASSES
+                .iter()
+                .copied()
+                .find(|k| k == c)
+                .with_context(|| format!("--unlabelled-class {c:?}: not one of {:?}", bump_cluster::CLASSES))?,
+        ),
+        None => None,
+    };
     let mut examples = Vec::new();
     for (c, m) in owned.iter().zip(&matches) {
-        if let Some(class) = m.as_ref().and_then(|m| class_of_kind(&m.kind)) {
+        let class = match m {
+            Some(m) => class_of_kind(&m.kind),
+            None => unlabelled,
+        };
+        if let Some(class) = class {
             examples.push((class, c.signature.features(c.hit_rate)));
         }
     }

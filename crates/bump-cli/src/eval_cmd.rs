@@ -87,6 +87,18 @@ fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             }
             writeln!(o, "class accuracy {acc:.3}")?;
         }
+        if let Some(p) = &c.potholes {
+            writeln!(
+                o,
+                "potholes passed by {}+ trips {}  with a likely pothole cluster {}  recall {:.3}",
+                p.min_trips, p.passed, p.found, p.recall
+            )?;
+            writeln!(
+                o,
+                "likely pothole clusters {}  at a real pothole {}  precision {:.3}",
+                p.clusters, p.real, p.precision
+            )?;
+        }
         if !c.would_file.is_empty() {
             let real = c.would_file.iter().filter(|w| w.real_pothole).count();
             writeln!(

@@ -83,6 +83,7 @@ mod tests {
             heading_deg: 90.0,
             up_first_share: 1.0,
             misses_since_last_hit: 0,
+            one_way: false,
             confidence: 0.9,
             status: crate::Status::Likely,
             signature: crate::Signature {

@@ -80,6 +80,10 @@ pub struct ClusterParams {
     pub fixed_after_misses: usize,
     /// Coverage below this speed is not a pass (the detector is off), m/s.
     pub min_pass_speed_mps: f64,
+    /// A trip passed a cluster only when its course through the cluster's
+    /// disk lies within this of the cluster's axis (of its heading, for a
+    /// one-way cluster), degrees; 180 counts every trip.
+    pub pass_heading_tol_deg: f64,
 }
 
 impl Default for ClusterParams {
@@ -95,6 +99,7 @@ impl Default for ClusterParams {
             likely_confidence: 0.8,
             fixed_after_misses: 6,
             min_pass_speed_mps: 2.0,
+            pass_heading_tol_deg: 60.0,
         }
     }
 }
@@ -288,6 +293,11 @@ pub struct Cluster {
     pub up_first_share: f64,
     /// Passes after the last hit, none of which hit.
     pub misses_since_last_hit: usize,
+    /// Whether every hitting trip travelled the same way (two or more
+    /// trips, none against the heading): a defect in one lane, whose
+    /// passes count only trips going that way.
+    #[serde(default)]
+    pub one_way: bool,
     /// Posterior probability that the hit rate exceeds `min_hit_rate`.
     #[serde(deserialize_with = "crate::de_f64")]
     pub confidence: f64,
@@ -615,19 +625,34 @@ impl ClusterIndex {
             m
         });
         let devices: BTreeSet<&DeviceId> = bumps.iter().map(|b| &b.device_id).collect();
-        // Passes: first time each trip came near, hits included.
-        // Trips are keyed by number while gathering; hit trips that never
-        // reported coverage have no number and are added by id after.
-        let mut covered: BTreeMap<u32, f64> = BTreeMap::new();
+        let heading_deg = circular_mean_deg(bumps.iter().map(|b| b.heading_deg));
+        let one_way = one_way(&bumps, heading_deg);
+        // Passes: first time each trip came near, hits included, going
+        // along the cluster's axis (its way, when one-way). Trips are keyed
+        // by number while gathering; hit trips that never reported
+        // coverage have no number and are added by id after.
+        let mut covered: BTreeMap<u32, Visit> = BTreeMap::new();
         for c in mode.grid_disk::<Vec<_>>(self.params.pass_k) {
             for &(trip, t) in self.coverage.get(&c).into_iter().flatten() {
-                let e = covered.entry(trip).or_insert(t);
-                *e = e.min(t);
+                covered.entry(trip).and_modify(|v| v.see(t, c)).or_insert(Visit {
+                    first: (t, c),
+                    last: (t, c),
+                });
             }
         }
+        let tol = self.params.pass_heading_tol_deg;
+        let along = |v: &Visit| {
+            let course = v.course_deg();
+            if !(course.is_finite() && heading_deg.is_finite()) || tol >= 180.0 {
+                return true;
+            }
+            let d = angle_between_deg(course, heading_deg);
+            d <= tol || (!one_way && 180.0 - d <= tol)
+        };
         let mut passes: BTreeMap<&TripId, f64> = covered
             .iter()
-            .filter_map(|(n, t)| self.trip_names.get(*n as usize).map(|id| (id, *t)))
+            .filter(|(_, v)| along(v))
+            .filter_map(|(n, v)| self.trip_names.get(*n as usize).map(|id| (id, v.first.0)))
             .collect();
         for (trip, t) in &hit_trips {
             passes.entry(trip).or_insert(*t);
@@ -641,18 +666,6 @@ impl ClusterIndex {
         let mut mags: Vec<f64> = bumps.iter().map(|b| b.peak_mps2).collect();
         mags.sort_by(f64::total_cmp);
         let q = |p: f64| quantile_sorted(&mags, p);
-        let (sx, sy) = bumps
-            .iter()
-            .filter(|b| b.heading_deg.is_finite())
-            .fold((0.0, 0.0), |(x, y), b| {
-                let r = b.heading_deg.to_radians();
-                (x + r.sin(), y + r.cos())
-            });
-        let heading_deg = if sx == 0.0 && sy == 0.0 {
-            f64::NAN
-        } else {
-            sx.atan2(sy).to_degrees().rem_euclid(360.0)
-        };
         let p = &self.params;
         #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
         let (hits_f, passes_f) = (hit_trips.len() as f64, passes.len() as f64);
@@ -687,6 +700,7 @@ impl ClusterIndex {
             #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
             up_first_share: bumps.iter().filter(|b| b.up_first).count() as f64 / n,
             misses_since_last_hit,
+            one_way,
             confidence,
             status,
             signature: Signature {
@@ -711,6 +725,73 @@ impl ClusterIndex {
             },
             bump_ids: ids,
         }
+    }
+}
+
+/// Circular mean of headings, degrees in [0, 360); NaN when none is known
+/// or they cancel.
+fn circular_mean_deg(headings: impl Iterator<Item = f64>) -> f64 {
+    let (sx, sy) = headings.filter(|h| h.is_finite()).fold((0.0, 0.0), |(x, y), h| {
+        let r = h.to_radians();
+        (x + r.sin(), y + r.cos())
+    });
+    if sx == 0.0 && sy == 0.0 {
+        f64::NAN
+    } else {
+        sx.atan2(sy).to_degrees().rem_euclid(360.0)
+    }
+}
+
+/// The unsigned angle between two headings, degrees in [0, 180].
+fn angle_between_deg(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(360.0);
+    d.min(360.0 - d)
+}
+
+/// Whether the trips that hit went one way: at least two trips with a
+/// known course, none of them more than 90° from the cluster's heading.
+fn one_way(bumps: &[&BumpObs], heading_deg: f64) -> bool {
+    if !heading_deg.is_finite() {
+        return false;
+    }
+    let mut by_trip: BTreeMap<&TripId, Vec<f64>> = BTreeMap::new();
+    for b in bumps.iter().filter(|b| b.heading_deg.is_finite()) {
+        by_trip.entry(&b.trip_id).or_default().push(b.heading_deg);
+    }
+    let courses: Vec<f64> = by_trip
+        .into_values()
+        .map(|h| circular_mean_deg(h.into_iter()))
+        .filter(|h| h.is_finite())
+        .collect();
+    courses.len() >= 2 && courses.iter().all(|c| angle_between_deg(*c, heading_deg) < 90.0)
+}
+
+/// A trip's first and last visit to a cluster's disk: (time, cell).
+struct Visit {
+    first: (f64, CellIndex),
+    last: (f64, CellIndex),
+}
+
+impl Visit {
+    fn see(&mut self, t: f64, c: CellIndex) {
+        // Ties broken by cell so the result does not depend on the order
+        // the disk is walked.
+        if (t, u64::from(c)) < (self.first.0, u64::from(self.first.1)) {
+            self.first = (t, c);
+        }
+        if (t, u64::from(c)) > (self.last.0, u64::from(self.last.1)) {
+            self.last = (t, c);
+        }
+    }
+
+    /// The course from the first cell to the last, degrees; NaN when the
+    /// trip touched one cell only.
+    fn course_deg(&self) -> f64 {
+        if self.first.1 == self.last.1 {
+            return f64::NAN;
+        }
+        let (a, b) = (LatLng::from(self.first.1), LatLng::from(self.last.1));
+        bump_geo::bearing_deg(a.lat(), a.lng(), b.lat(), b.lng())
     }
 }
 

@@ -126,6 +126,90 @@ fn passes_without_hits_lower_confidence_and_a_repair_fades() {
     assert_eq!(c.status, Status::ProbablyFixed);
 }
 
+/// A straight drive through the origin along `bearing` (degrees), from
+/// 100 m before it to 100 m after.
+fn drive_along(t0: f64, bearing: f64) -> BTreeMap<CellIndex, f64> {
+    let track: Vec<TrackSample> = (0..=20)
+        .map(|i| {
+            let d = -100.0 + 10.0 * f64::from(i);
+            let (lat, lon) = at(d * bearing.to_radians().sin(), d * bearing.to_radians().cos());
+            TrackSample {
+                t: t0 + f64::from(i),
+                lat,
+                lon,
+                speed_mps: 10.0,
+            }
+        })
+        .collect();
+    coverage_cells(&track, 2.0)
+}
+
+#[test]
+fn a_one_lane_defect_is_not_missed_by_the_other_lane_or_the_cross_street() {
+    let mut idx = ClusterIndex::new(ClusterParams::default());
+    // Four trips eastbound hit it.
+    for trip in 0..4u32 {
+        idx.add_bump(bump(trip, u64::from(trip), 0.0, 0.0, 1000.0 * f64::from(trip) + 10.0));
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive_along(1000.0 * f64::from(trip), 90.0),
+        );
+    }
+    // Ten westbound trips and ten on the cross street feel nothing.
+    for trip in 10..20u32 {
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive_along(1000.0 * f64::from(trip), 270.0),
+        );
+    }
+    for trip in 20..30u32 {
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive_along(1000.0 * f64::from(trip), 0.0),
+        );
+    }
+    let c = &idx.clusters()[0];
+    assert!(c.one_way);
+    assert_eq!((c.trips, c.passes), (4, 4), "only eastbound trips passed it");
+    assert_eq!(c.status, Status::Likely);
+    // Four eastbound trips that feel nothing do count.
+    for trip in 30..34u32 {
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive_along(1000.0 * f64::from(trip), 90.0),
+        );
+    }
+    assert_eq!(idx.clusters()[0].passes, 8);
+    // With the rule off, every trip near it passed.
+    let mut all = idx.clone();
+    all.params.pass_heading_tol_deg = 180.0;
+    assert_eq!(all.clusters()[0].passes, 28);
+}
+
+#[test]
+fn a_defect_hit_both_ways_counts_both_lanes_but_not_the_cross_street() {
+    let mut idx = ClusterIndex::new(ClusterParams::default());
+    for trip in 0..4u32 {
+        let mut b = bump(trip, u64::from(trip), 0.0, 0.0, 1000.0 * f64::from(trip) + 10.0);
+        let way = if trip % 2 == 0 { 90.0 } else { 270.0 };
+        b.heading_deg = way;
+        idx.add_bump(b);
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive_along(1000.0 * f64::from(trip), way),
+        );
+    }
+    for (trip, way) in (10..14u32).map(|t| (t, 270.0)).chain((20..24u32).map(|t| (t, 180.0))) {
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive_along(1000.0 * f64::from(trip), way),
+        );
+    }
+    let c = &idx.clusters()[0];
+    assert!(!c.one_way);
+    assert_eq!(c.passes, 8, "both lanes, not the cross street");
+}
+
 #[test]
 fn two_trips_are_not_enough() {
     let mut idx = ClusterIndex::new(ClusterParams::default());

@@ -449,6 +449,12 @@ impl PipelineConfig {
                 c.min_pass_speed_mps
             ));
         }
+        if !(c.pass_heading_tol_deg > 0.0 && c.pass_heading_tol_deg <= 180.0) {
+            p.push(format!(
+                "cluster.pass_heading_tol_deg = {}: must be more than 0 and at most 180 degrees",
+                c.pass_heading_tol_deg
+            ));
+        }
         if !(self.known.max_distance_m.is_finite() && self.known.max_distance_m > 0.0) {
             p.push(format!(
                 "known.max_distance_m = {}: must be a positive number of metres",

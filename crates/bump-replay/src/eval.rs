@@ -158,7 +158,34 @@ pub struct ClusterEval {
     /// `pothole` by signature, not at a known obstacle), and whether a
     /// real pothole lies within the radius.
     pub would_file: Vec<WouldFile>,
+    /// The pothole target: potholes passed by enough trips against likely
+    /// pothole clusters (when clusters carry a class).
+    pub potholes: Option<PotholeScore>,
 }
+
+/// Potholes passed by at least [`PotholeScore::min_trips`] distinct trips
+/// (in their lane, whichever wheels crossed), against likely clusters
+/// classed `pothole`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PotholeScore {
+    /// Fewest distinct passing trips for a pothole to count.
+    pub min_trips: usize,
+    /// Potholes passed by at least `min_trips` trips.
+    pub passed: usize,
+    /// Of those, with a likely `pothole` cluster within the radius.
+    pub found: usize,
+    /// `found / passed`.
+    pub recall: f64,
+    /// Likely clusters classed `pothole`.
+    pub clusters: usize,
+    /// Of those, within the radius of a real pothole.
+    pub real: usize,
+    /// `real / clusters`.
+    pub precision: f64,
+}
+
+/// The rule: potholes passed by at least five trips.
+pub const POTHOLE_MIN_TRIPS: usize = 5;
 
 /// One cluster a filer would send as a pothole.
 #[derive(Debug, Clone, Serialize)]
@@ -177,6 +204,7 @@ fn eval_clusters(
     path: &Path,
     obstacles: &BTreeMap<String, (f64, f64)>,
     hit: &BTreeMap<String, String>,
+    passed: &BTreeMap<String, (String, usize)>,
     radius_m: f64,
 ) -> Result<ClusterEval, ReadError> {
     let df = read_csv(path)?;
@@ -237,6 +265,42 @@ fn eval_clusters(
             }
         }
     }
+    let potholes = if df.column("class").is_ok() {
+        let classes = col_str(&df, path, "class")?;
+        let pothole_clusters: Vec<(f64, f64)> = (0..status.len())
+            .filter(|&i| status[i] == "likely" && classes[i] == "pothole")
+            .map(|i| (lat[i], lon[i]))
+            .collect();
+        let all_potholes: Vec<(f64, f64)> = passed
+            .iter()
+            .filter(|(_, (kind, _))| kind == "pothole")
+            .filter_map(|(id, _)| obstacles.get(id).copied())
+            .collect();
+        let counted: Vec<(f64, f64)> = passed
+            .iter()
+            .filter(|(_, (kind, trips))| kind == "pothole" && *trips >= POTHOLE_MIN_TRIPS)
+            .filter_map(|(id, _)| obstacles.get(id).copied())
+            .collect();
+        let found = counted
+            .iter()
+            .filter(|o| pothole_clusters.iter().any(|c| near(c, o)))
+            .count();
+        let real = pothole_clusters
+            .iter()
+            .filter(|c| all_potholes.iter().any(|o| near(c, o)))
+            .count();
+        Some(PotholeScore {
+            min_trips: POTHOLE_MIN_TRIPS,
+            passed: counted.len(),
+            found,
+            recall: ratio(found, counted.len()),
+            clusters: pothole_clusters.len(),
+            real,
+            precision: ratio(real, pothole_clusters.len()),
+        })
+    } else {
+        None
+    };
     let (right, all) = confusion.iter().fold((0, 0), |(r, a), (t, row)| {
         (r + row.get(t).copied().unwrap_or(0), a + row.values().sum::<usize>())
     });
@@ -262,6 +326,7 @@ fn eval_clusters(
         confusion,
         class_accuracy: (all > 0).then(|| right as f64 / all as f64),
         would_file,
+        potholes,
     })
 }
 
@@ -381,9 +446,20 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
         .filter(|p| p.hit)
         .map(|p| (p.obstacle.clone(), p.kind.clone()))
         .collect();
+    let mut trips_by_obstacle: BTreeMap<String, (String, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+    for p in passes.values().flatten() {
+        let e = trips_by_obstacle
+            .entry(p.obstacle.clone())
+            .or_insert_with(|| (p.kind.clone(), std::collections::BTreeSet::new()));
+        e.1.insert(&p.trip);
+    }
+    let passed: BTreeMap<String, (String, usize)> = trips_by_obstacle
+        .into_iter()
+        .map(|(id, (kind, trips))| (id, (kind, trips.len())))
+        .collect();
     let clusters_path = results.join("clusters.csv");
     let clusters = if clusters_path.is_file() {
-        Some(eval_clusters(&clusters_path, &pos, &hit_obstacles, 15.0)?)
+        Some(eval_clusters(&clusters_path, &pos, &hit_obstacles, &passed, 15.0)?)
     } else {
         None
     };

@@ -238,6 +238,7 @@ pub fn clusters_frame(
         Column::new("heading_deg".into(), f(|c| c.heading_deg)),
         Column::new("up_first_share".into(), f(|c| c.up_first_share)),
         Column::new("misses_since_last_hit".into(), u(|c| c.misses_since_last_hit)),
+        Column::new("one_way".into(), clusters.iter().map(|c| c.one_way).collect::<Vec<_>>()),
         Column::new("duration_median_s".into(), f(|c| c.signature.duration_median_s)),
         Column::new(
             "peak_per_speed_median_hz".into(),
@@ -354,6 +355,7 @@ pub fn clusters_geojson(
                     "first_seen": num(c.first_seen),
                     "last_seen": num(c.last_seen),
                     "heading_deg": num(c.heading_deg),
+                    "one_way": c.one_way,
                 }
             })
         })
