@@ -80,6 +80,11 @@ pub struct ClusterParams {
     pub fixed_after_misses: usize,
     /// Coverage below this speed is not a pass (the detector is off), m/s.
     pub min_pass_speed_mps: f64,
+    /// Trips whose phone sampled slower than this give no passes (their
+    /// hits still count), Hz: a phone that cannot resolve a short impact
+    /// is no evidence that a pothole is gone. Applied by the stage that
+    /// computes coverage.
+    pub min_pass_rate_hz: f64,
     /// A trip passed a cluster only when its course through the cluster's
     /// disk lies within this of the cluster's axis (of its heading, for a
     /// one-way cluster), degrees; 180 counts every trip.
@@ -99,6 +104,7 @@ impl Default for ClusterParams {
             likely_confidence: 0.8,
             fixed_after_misses: 6,
             min_pass_speed_mps: 2.0,
+            min_pass_rate_hz: 0.0,
             pass_heading_tol_deg: 60.0,
         }
     }

@@ -449,6 +449,12 @@ impl PipelineConfig {
                 c.min_pass_speed_mps
             ));
         }
+        if !(c.min_pass_rate_hz.is_finite() && c.min_pass_rate_hz >= 0.0) {
+            p.push(format!(
+                "cluster.min_pass_rate_hz = {}: must be zero or more",
+                c.min_pass_rate_hz
+            ));
+        }
         if !(c.pass_heading_tol_deg > 0.0 && c.pass_heading_tol_deg <= 180.0) {
             p.push(format!(
                 "cluster.pass_heading_tol_deg = {}: must be more than 0 and at most 180 degrees",

@@ -148,7 +148,11 @@ impl TripProcessor {
         let mut bumps = Vec::new();
         self.detect.detect(trip, &pre, &mut bumps)?;
         let samples: Vec<TrackSample> = pre.track.points().iter().map(TrackSample::from).collect();
-        let mut coverage = coverage_cells(&samples, self.cfg.cluster.min_pass_speed_mps);
+        let mut coverage = if pre.report.detector_rate_hz >= self.cfg.cluster.min_pass_rate_hz {
+            coverage_cells(&samples, self.cfg.cluster.min_pass_speed_mps)
+        } else {
+            BTreeMap::new()
+        };
         let trim = self.cfg.privacy.trim_m;
         if trim > 0.0
             && let (Some(first), Some(last)) = (samples.first(), samples.last())

@@ -132,3 +132,20 @@ fn earth_frame_and_gravity_auto() {
     assert!(pre.report.gravity_included);
     assert_eq!(pre.report.gravity_mps2, 0.0, "no reorientation in an earth frame");
 }
+
+/// A phone slower than `cluster.min_pass_rate_hz` gives its bumps but no
+/// passes; at or above it, both.
+#[test]
+fn slow_phones_give_hits_but_no_passes_when_asked() {
+    let s = sim(31, 4.0, Some(10.0), 0.0);
+    let st = s.trip(0);
+    let plain = TripProcessor::new(PipelineConfig::default()).run(&st.trip).unwrap();
+    assert!(!plain.coverage.is_empty(), "by default every trip passes");
+    let mut cfg = PipelineConfig::default();
+    cfg.cluster.min_pass_rate_hz = 40.0;
+    let slow = TripProcessor::new(cfg.clone()).run(&st.trip).unwrap();
+    assert!(slow.coverage.is_empty());
+    assert_eq!(slow.bumps, plain.bumps, "hits are kept");
+    let fast = sim(31, 4.0, Some(50.0), 0.0).trip(0);
+    assert!(!TripProcessor::new(cfg).run(&fast.trip).unwrap().coverage.is_empty());
+}
