@@ -86,6 +86,9 @@ pub(crate) struct TrainArgs {
     /// what is left is surface roughness). Without it they are not used.
     #[arg(long)]
     unlabelled_class: Option<String>,
+    /// Trees of a window model's forest (fewer: a smaller file).
+    #[arg(long, default_value_t = 300)]
+    trees: usize,
 }
 
 /// Reads and checks a model file.
@@ -136,7 +139,10 @@ pub(crate) fn load_window_model(path: &Path) -> anyhow::Result<WindowModel> {
 fn train_windows(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let w = bump_replay::windows::read_windows(&args.data)?;
     let (x, y) = split_windows(&w);
-    let m = WindowModel::train(&x, &y, w.classes.clone(), args.fs, WindowParams::default())
+    anyhow::ensure!(args.trees >= 1, "--trees must be at least 1");
+    let mut params = WindowParams::default();
+    params.forest.trees = args.trees;
+    let m = WindowModel::train(&x, &y, w.classes.clone(), args.fs, params)
         .with_context(|| format!("{}", args.data.display()))?;
     std::fs::write(&args.out, serde_json::to_vec(&m)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;

@@ -100,8 +100,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// The configuration file: the one given, else built-in defaults (which
 /// the committed `pipeline.toml` spells out).
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<bump_pipeline::PipelineConfig> {
-    Ok(match path {
+    let mut cfg = match path {
         Some(p) => bump_pipeline::PipelineConfig::load(p)?,
         None => bump_pipeline::PipelineConfig::default(),
-    })
+    };
+    cfg.load_models()?;
+    Ok(cfg)
 }

@@ -31,6 +31,11 @@ pub(crate) struct ReplayArgs {
     /// overrides pipeline.toml's [classify] model.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Window model (from `streetbump classifier train` on labelled
+    /// windows): each bump's window votes for a class; overrides
+    /// pipeline.toml's [classify] window_model.
+    #[arg(long)]
+    window_model: Option<PathBuf>,
     /// File likely defects through Open311 (per pipeline.toml's [filing]),
     /// then deliver pending filings and sync statuses.
     #[arg(long)]
@@ -201,7 +206,12 @@ impl Progress for Bar {
 }
 
 pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
-    let cfg = crate::load_config(args.config.as_ref())?;
+    let mut cfg = crate::load_config(args.config.as_ref())?;
+    if let Some(p) = &args.window_model {
+        cfg.classify.window_model = p.display().to_string();
+        cfg.classify.window = bump_pipeline::config::Loaded(None);
+        cfg.load_models()?;
+    }
     let mapping = cfg
         .input
         .clone()

@@ -215,9 +215,40 @@ pub struct Classified {
     pub probabilities: [f64; 5],
 }
 
+/// Floor added to each window vote before pooling, so a class the trees
+/// never voted for is unlikely rather than impossible.
+const VOTE_FLOOR: f64 = 0.01;
+
+/// Pools two distributions over [`CLASSES`] by their normalised geometric
+/// mean (logarithmic opinion pooling with equal weights; Genest and Zidek
+/// 1986): a class both experts find plausible wins over one only one of
+/// them likes.
+fn pool(a: &[f64; 5], b: &[f64; 5]) -> [f64; 5] {
+    let mut out = [0.0; 5];
+    for i in 0..5 {
+        out[i] = (a[i].max(0.0) * (b[i].max(0.0) + VOTE_FLOOR)).sqrt();
+    }
+    let total: f64 = out.iter().sum();
+    if total > 0.0 {
+        out.iter_mut().for_each(|x| *x /= total);
+    }
+    out
+}
+
+fn best(p: &[f64; 5]) -> (&'static str, f64) {
+    let (i, v) = p
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(&a.0)))
+        .map_or((0, f64::NAN), |(i, v)| (i, *v));
+    (CLASSES[i], v)
+}
+
 /// Classifies clusters: a known obstacle's kind when the inventory has one
-/// near (probability 1, source `inventory`), else the model's prediction
-/// (source `signature`), else `unknown`.
+/// near (probability 1, source `inventory`); else the signature model's
+/// posterior pooled with the mean window vote of the cluster's bumps
+/// (source `signature+window`), either alone when the other is missing
+/// (`signature` or `window`); else `unknown`.
 #[must_use]
 pub fn classify_clusters(
     clusters: &[crate::Cluster],
@@ -240,8 +271,9 @@ pub fn classify_clusters(
                     probabilities: CLASSES.map(|n| if n == class { 1.0 } else { 0.0 }),
                 };
             }
-            match model {
-                Some(m) => {
+            let votes: Option<[f64; 5]> = c.window_votes.as_slice().try_into().ok();
+            match (model, votes) {
+                (Some(m), None) => {
                     let x = c.signature.features(c.hit_rate);
                     let (class, p) = m.predict(&x);
                     Classified {
@@ -251,7 +283,27 @@ pub fn classify_clusters(
                         probabilities: CLASSES.map(|n| m.probability_of(&x, n)),
                     }
                 }
-                None => Classified {
+                (Some(m), Some(v)) => {
+                    let x = c.signature.features(c.hit_rate);
+                    let pooled = pool(&CLASSES.map(|n| m.probability_of(&x, n)), &v);
+                    let (class, p) = best(&pooled);
+                    Classified {
+                        class: class.to_owned(),
+                        probability: p,
+                        source: "signature+window".into(),
+                        probabilities: pooled,
+                    }
+                }
+                (None, Some(v)) => {
+                    let (class, p) = best(&v);
+                    Classified {
+                        class: class.to_owned(),
+                        probability: p,
+                        source: "window".into(),
+                        probabilities: v,
+                    }
+                }
+                (None, None) => Classified {
                     class: UNKNOWN.to_owned(),
                     probability: f64::NAN,
                     source: "none".into(),
@@ -298,6 +350,51 @@ mod tests {
         let json = serde_json::to_string(&m).unwrap();
         let back: Model = serde_json::from_str(&json).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn window_votes_pool_with_the_signature_or_stand_alone() {
+        let mut c = crate::ClusterIndex::new(crate::ClusterParams::default()).clusters();
+        assert!(c.is_empty());
+        let (lat, lon) = (42.35, -71.08);
+        let mut idx = crate::ClusterIndex::new(crate::ClusterParams::default());
+        for trip in 0..3u32 {
+            let trip_id = bump_core::TripId::new(format!("t{trip}")).unwrap();
+            idx.add_bump(crate::BumpObs {
+                bump_id: bump_core::BumpId::new(&trip_id, f64::from(trip)),
+                trip_id,
+                device_id: bump_core::DeviceId::new("d").unwrap(),
+                t: f64::from(trip),
+                lat,
+                lon,
+                heading_deg: 90.0,
+                peak_mps2: 5.0,
+                up_first: false,
+                speed_mps: 10.0,
+                duration_s: 0.1,
+                low_band_share: 0.3,
+                window_probs: vec![0.7, 0.1, 0.1, 0.05, 0.05],
+            });
+        }
+        c = idx.clusters();
+        for (a, b) in c[0].window_votes.iter().zip([0.7, 0.1, 0.1, 0.05, 0.05]) {
+            assert!((a - b).abs() < 1e-12, "{:?}", c[0].window_votes);
+        }
+        let alone = classify_clusters(&c, &[None], None);
+        assert_eq!(
+            (alone[0].class.as_str(), alone[0].source.as_str()),
+            ("pothole", "window")
+        );
+        assert!((alone[0].probability - 0.7).abs() < 1e-9);
+        // A signature model that finds the cluster a hump is outvoted only
+        // as far as pooling allows: both opinions count.
+        let hump = [0.01, 0.97, 0.01, 0.005, 0.005];
+        let pooled = pool(&hump, &[0.7, 0.1, 0.1, 0.05, 0.05]);
+        assert!((pooled.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(best(&pooled).0, "speed_hump");
+        assert!(pooled[0] > hump[0], "the votes raise pothole");
+        let even = pool(&[0.5, 0.5, 0.0, 0.0, 0.0], &[0.9, 0.1, 0.0, 0.0, 0.0]);
+        assert_eq!(best(&even).0, "pothole", "the votes break a tie");
     }
 
     #[test]

@@ -84,6 +84,7 @@ mod tests {
             up_first_share: 1.0,
             misses_since_last_hit: 0,
             one_way: false,
+            window_votes: Vec::new(),
             confidence: 0.9,
             status: crate::Status::Likely,
             signature: crate::Signature {

@@ -147,6 +147,9 @@ pub struct BumpObs {
     /// Share of the 0.5–5 Hz energy below 2 Hz (body bounce against
     /// sharper content); NaN when unknown.
     pub low_band_share: f64,
+    /// The window model's vote over [`CLASSES`]; empty without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub window_probs: Vec<f64>,
 }
 
 impl BumpObs {
@@ -166,6 +169,7 @@ impl BumpObs {
             speed_mps: b.speed_mps,
             duration_s: b.duration_s,
             low_band_share: b.band_energy[0] / (b.band_energy[0] + b.band_energy[1]),
+            window_probs: b.window_probs.clone(),
         }
     }
 }
@@ -304,6 +308,10 @@ pub struct Cluster {
     /// passes count only trips going that way.
     #[serde(default)]
     pub one_way: bool,
+    /// Mean of its bumps' window votes over [`CLASSES`]; empty when no bump
+    /// carries one.
+    #[serde(default)]
+    pub window_votes: Vec<f64>,
     /// Posterior probability that the hit rate exceeds `min_hit_rate`.
     #[serde(deserialize_with = "crate::de_f64")]
     pub confidence: f64,
@@ -707,6 +715,7 @@ impl ClusterIndex {
             up_first_share: bumps.iter().filter(|b| b.up_first).count() as f64 / n,
             misses_since_last_hit,
             one_way,
+            window_votes: mean_votes(&bumps),
             confidence,
             status,
             signature: Signature {
@@ -732,6 +741,21 @@ impl ClusterIndex {
             bump_ids: ids,
         }
     }
+}
+
+/// Mean of the bumps' window votes (those that have one).
+fn mean_votes(bumps: &[&BumpObs]) -> Vec<f64> {
+    let mut sum = vec![0.0; CLASSES.len()];
+    let mut n = 0.0;
+    for b in bumps.iter().filter(|b| b.window_probs.len() == CLASSES.len()) {
+        sum.iter_mut().zip(&b.window_probs).for_each(|(s, p)| *s += p);
+        n += 1.0;
+    }
+    if n == 0.0 {
+        return Vec::new();
+    }
+    sum.iter_mut().for_each(|s| *s /= n);
+    sum
 }
 
 /// Circular mean of headings, degrees in [0, 360); NaN when none is known

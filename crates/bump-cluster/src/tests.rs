@@ -30,6 +30,7 @@ fn bump(trip: u32, k: u64, east: f64, north: f64, t: f64) -> BumpObs {
         speed_mps: 10.0,
         duration_s: 0.2,
         low_band_share: 0.4,
+        window_probs: Vec::new(),
     }
 }
 

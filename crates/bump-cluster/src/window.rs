@@ -299,6 +299,42 @@ impl WindowModel {
     }
 }
 
+/// A window model's class probabilities carried over to the cluster
+/// classes ([`crate::CLASSES`]) by class name: the cluster names
+/// themselves (so a city can label windows with them), and the González
+/// set's folders (`potholes`; `asphalt_bumps` as speed humps; `metal_bumps`
+/// split evenly between castings and rail crossings; `worn_out_road` and
+/// `regular_road` as rough road). A class of another name spreads its
+/// probability evenly. The result sums to 1 (all zero when `probs` does).
+#[must_use]
+pub fn cluster_class_probs(model_classes: &[String], probs: &[f64]) -> [f64; 5] {
+    let mut out = [0.0; 5];
+    let at = |name: &str| crate::CLASSES.iter().position(|c| *c == name);
+    for (name, p) in model_classes.iter().zip(probs) {
+        let targets: &[&str] = match name.as_str() {
+            "potholes" => &["pothole"],
+            "asphalt_bumps" | "speed_humps" => &["speed_hump"],
+            "castings" => &["casting"],
+            "metal_bumps" => &["casting", "rail_crossing"],
+            "worn_out_road" | "regular_road" => &["rough_road"],
+            other if at(other).is_some() => std::slice::from_ref(&crate::CLASSES[at(other).unwrap_or(0)]),
+            _ => &crate::CLASSES,
+        };
+        #[allow(clippy::cast_precision_loss, reason = "at most five targets")]
+        let share = p / targets.len() as f64;
+        for t in targets {
+            if let Some(i) = at(t) {
+                out[i] += share;
+            }
+        }
+    }
+    let total: f64 = out.iter().sum();
+    if total > 0.0 {
+        out.iter_mut().for_each(|x| *x /= total);
+    }
+    out
+}
+
 /// The outcome of a cross-validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CrossValidation {
@@ -487,5 +523,32 @@ mod tests {
             assert!((v - i as f64 / 2.0).abs() < 1e-12);
         }
         assert_eq!(resample_linear(&x, 10.0, 10.0), x);
+    }
+
+    #[test]
+    fn window_classes_map_onto_cluster_classes() {
+        let names: Vec<String> = [
+            "asphalt_bumps",
+            "metal_bumps",
+            "potholes",
+            "regular_road",
+            "worn_out_road",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let p = cluster_class_probs(&names, &[0.1, 0.2, 0.4, 0.1, 0.2]);
+        let want = [0.4, 0.1, 0.1, 0.1, 0.3];
+        for (a, b) in p.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{p:?}");
+        }
+        let own: Vec<String> = crate::CLASSES.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(
+            cluster_class_probs(&own, &[0.0, 0.0, 1.0, 0.0, 0.0]),
+            [0.0, 0.0, 1.0, 0.0, 0.0]
+        );
+        let odd = cluster_class_probs(&["mystery".to_owned()], &[1.0]);
+        assert!(odd.iter().all(|x| (x - 0.2).abs() < 1e-12));
+        assert_eq!(cluster_class_probs(&own, &[0.0; 5]), [0.0; 5]);
     }
 }

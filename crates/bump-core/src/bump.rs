@@ -100,4 +100,9 @@ pub struct Bump {
     pub score: f64,
     /// Sample rate the detector ran at, Hz.
     pub sample_rate_hz: f64,
+    /// Class probabilities from the window model, in the cluster classes'
+    /// order (pothole, speed hump, casting, rail crossing, rough road);
+    /// empty without a window model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub window_probs: Vec<f64>,
 }

@@ -112,7 +112,37 @@ pub struct ClassifyConfig {
     /// Model file written by `streetbump classifier train`; empty for no
     /// signature classification. Relative to the working directory.
     pub model: String,
+    /// Window model file written by `streetbump classifier train` on a
+    /// folder of labelled windows; empty for none. When set, each bump's
+    /// window votes for a class. Read by [`PipelineConfig::load_models`].
+    pub window_model: String,
+    /// The window model once read.
+    #[serde(skip)]
+    pub window: Loaded<bump_cluster::window::WindowModel>,
 }
+
+/// A model read from a file, shared by every stage that uses it. Equal
+/// when it is the same loaded model (or none).
+#[derive(Debug, Clone)]
+pub struct Loaded<T>(pub Option<std::sync::Arc<T>>);
+
+impl<T> Default for Loaded<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<T> PartialEq for Loaded<T> {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl<T> Eq for Loaded<T> {}
 
 /// The `[replay]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -358,6 +388,36 @@ impl PipelineConfig {
             reason: e.to_string(),
         })?;
         Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Reads the model files the configuration names (now only
+    /// `classify.window_model`) so the stages can use them; a model already
+    /// read is kept.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`] naming the model file.
+    pub fn load_models(&mut self) -> Result<(), ConfigError> {
+        let path = &self.classify.window_model;
+        if path.is_empty() {
+            self.classify.window = Loaded(None);
+            return Ok(());
+        }
+        if self.classify.window.0.is_some() {
+            return Ok(());
+        }
+        let text = std::fs::read(path).map_err(|e| ConfigError::Read {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let parse = |reason: String| ConfigError::Parse {
+            path: path.clone(),
+            reason,
+        };
+        let m: bump_cluster::window::WindowModel =
+            serde_json::from_slice(&text).map_err(|e| parse(format!("not a window model: {e}")))?;
+        m.check().map_err(|e| parse(e.to_string()))?;
+        self.classify.window = Loaded(Some(std::sync::Arc::new(m)));
+        Ok(())
     }
 
     /// Every semantic problem, one line each.

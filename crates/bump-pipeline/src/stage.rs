@@ -92,6 +92,7 @@ impl DetectStage {
                     band_energy: e.band_energy,
                     score: e.score,
                     sample_rate_hz: seg.fs,
+                    window_probs: Vec::new(),
                 });
             }
         }
@@ -167,6 +168,14 @@ impl TripProcessor {
                 !near(ll.lat(), ll.lng())
             });
         }
+        if let Some(model) = &self.cfg.classify.window.0 {
+            for b in &mut bumps {
+                if let Some(w) = trace_at(&pre, b.t, WINDOW_HALF_S) {
+                    let p = model.predict_proba(&w.values_mps2, w.sample_rate_hz);
+                    b.window_probs = bump_cluster::window::cluster_class_probs(&model.forest.classes, &p).to_vec();
+                }
+            }
+        }
         let traces = if half_window_s > 0.0 {
             bumps.iter().map(|b| trace_at(&pre, b.t, half_window_s)).collect()
         } else {
@@ -193,6 +202,10 @@ pub struct Trace {
     /// Vertical acceleration minus its mean over the window, m/s².
     pub values_mps2: Vec<f64>,
 }
+
+/// Half the window around a bump's peak that the window model reads, s:
+/// 3 s hold both axles' crossings at town speeds and the body settling.
+pub const WINDOW_HALF_S: f64 = 1.5;
 
 fn trace_at(pre: &crate::Preprocessed, t: f64, half: f64) -> Option<Trace> {
     let seg = pre

@@ -252,7 +252,7 @@ fn eval_clusters(
         let sources = col_str(&df, path, "class_source")?;
         let ids = col_str(&df, path, "cluster_id")?;
         for i in 0..status.len() {
-            if status[i] == "likely" && classes[i] == "pothole" && sources[i] == "signature" {
+            if status[i] == "likely" && classes[i] == "pothole" && sources[i] != "inventory" && sources[i] != "none" {
                 let real_pothole = hit.iter().any(|(id, kind)| {
                     kind == "pothole" && obstacles.get(id).is_some_and(|o| near(&(lat[i], lon[i]), o))
                 });

@@ -420,6 +420,7 @@ mod tests {
                         speed_mps: 10.0,
                         duration_s: 0.2,
                         low_band_share: 0.4,
+                        window_probs: Vec::new(),
                     });
                 }
             }

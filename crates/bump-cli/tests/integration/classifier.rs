@@ -92,6 +92,46 @@ fn shipped_model_loads() {
     assert!(csv.lines().next().unwrap().contains("class_probability"));
 }
 
+/// The shipped window model votes in the replay: clusters of the fixture
+/// city pool both models; a file that is not a window model stops the run
+/// with its name.
+#[test]
+fn shipped_window_model_votes_in_the_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = bump_fixtures::workspace_root();
+    let replay = |window: &std::path::Path, out: &std::path::Path| {
+        streetbump(&[
+            "replay",
+            bump_fixtures::fixture("city/recordings").to_str().unwrap(),
+            "--model",
+            root.join("models/signature.json").to_str().unwrap(),
+            "--window-model",
+            window.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = replay(&root.join("models/window.json"), tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(tmp.path().join("clusters.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let src = header.iter().position(|h| *h == "class_source").unwrap();
+    let sources: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(src).unwrap().to_owned())
+        .collect();
+    assert!(!sources.is_empty());
+    assert!(
+        sources.iter().all(|s| s == "signature+window" || s == "inventory"),
+        "{sources:?}"
+    );
+    let o = replay(&root.join("models/signature.json"), &tmp.path().join("bad"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("signature.json") && err.contains("window model"), "{err}");
+}
+
 /// Window folders: train, evaluate and cross-validate on synthetic
 /// labelled windows (humps rise slowly, holes drop sharply).
 #[test]

@@ -149,3 +149,35 @@ fn slow_phones_give_hits_but_no_passes_when_asked() {
     let fast = sim(31, 4.0, Some(50.0), 0.0).trip(0);
     assert!(!TripProcessor::new(cfg).run(&fast.trip).unwrap().coverage.is_empty());
 }
+
+/// With a window model configured, every bump carries its window's vote
+/// over the five cluster classes; without one, none.
+#[test]
+fn a_window_model_votes_for_every_bump() {
+    let s = sim(31, 6.0, Some(50.0), 0.0);
+    let st = (0..10)
+        .map(|i| s.trip(i))
+        .find(|st| {
+            !TripProcessor::new(PipelineConfig::default())
+                .run(&st.trip)
+                .unwrap()
+                .bumps
+                .is_empty()
+        })
+        .expect("a trip with bumps");
+    let plain = TripProcessor::new(PipelineConfig::default()).run(&st.trip).unwrap();
+    assert!(plain.bumps.iter().all(|b| b.window_probs.is_empty()));
+    let mut cfg = PipelineConfig::default();
+    cfg.classify.window_model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/window.json").to_owned();
+    cfg.load_models().unwrap();
+    let voted = TripProcessor::new(cfg).run(&st.trip).unwrap();
+    assert_eq!(voted.bumps.len(), plain.bumps.len());
+    for b in &voted.bumps {
+        assert_eq!(b.window_probs.len(), 5);
+        assert!((b.window_probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+    let mut bad = PipelineConfig::default();
+    bad.classify.window_model = "no/such/model.json".to_owned();
+    let e = bad.load_models().unwrap_err().to_string();
+    assert!(e.contains("no/such/model.json"), "{e}");
+}
