@@ -198,20 +198,31 @@ impl From<&bump_geo::track::TrackPoint> for TrackSample {
     }
 }
 
-/// The cells a track drove through at speed, with the first time in each,
-/// sampling the segments between points every 1.5 m (under half a cell).
+/// Distance between the points of a track segment where its cell is
+/// looked up, m: under the 6 m between neighbouring cells' centres, so two
+/// successive points fall in the same or in adjacent cells, except where
+/// the line clips a corner; then the cells between are filled in along the
+/// grid. Far fewer lookups than sampling every metre or so, for the same
+/// cells but the odd corner clipped by under 4 m.
+pub(crate) const COVERAGE_STEP_M: f64 = 4.0;
+
+/// The cells a track drove through at speed, with the first time in each:
+/// segments between points are sampled every [`COVERAGE_STEP_M`] and
+/// cells skipped between two samples are filled in along the grid
+/// (times interpolated).
 #[must_use]
 pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64) -> BTreeMap<CellIndex, f64> {
     let mut out: BTreeMap<CellIndex, f64> = BTreeMap::new();
-    let mut note = |lat: f64, lon: f64, t: f64| {
-        if let Some(c) = cell_of(lat, lon) {
-            let e = out.entry(c).or_insert(t);
-            *e = e.min(t);
-        }
+    let mut note = |c: CellIndex, t: f64| {
+        let e = out.entry(c).or_insert(t);
+        *e = e.min(t);
     };
+    // The last cell noted and its time, within a run of segments at speed.
+    let mut last: Option<(CellIndex, f64)> = None;
     for w in track.windows(2) {
         let (a, b) = (w[0], w[1]);
         if a.speed_mps.min(b.speed_mps) < min_speed_mps {
+            last = None;
             continue;
         }
         let d = bump_geo::distance_m(a.lat, a.lon, b.lat, b.lon);
@@ -220,18 +231,44 @@ pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64) -> BTreeMap<Cel
             clippy::cast_sign_loss,
             reason = "bounded, positive"
         )]
-        let steps = ((d / 1.5).ceil() as usize).clamp(1, 10_000);
+        let steps = ((d / COVERAGE_STEP_M).ceil() as usize).clamp(1, 10_000);
         for k in 0..=steps {
             #[allow(clippy::cast_precision_loss, reason = "small")]
             let f = k as f64 / steps as f64;
-            note(
-                a.lat + f * (b.lat - a.lat),
-                a.lon + f * (b.lon - a.lon),
-                a.t + f * (b.t - a.t),
-            );
+            let t = a.t + f * (b.t - a.t);
+            let Some(c) = cell_of(a.lat + f * (b.lat - a.lat), a.lon + f * (b.lon - a.lon)) else {
+                last = None;
+                continue;
+            };
+            match last {
+                Some((p, _)) if p == c => continue,
+                Some((p, tp)) if !p.is_neighbor_with(c).unwrap_or(true) => fill_path(p, tp, c, t, &mut note),
+                _ => note(c, t),
+            }
+            last = Some((c, t));
         }
     }
     out
+}
+
+/// Notes the cells on the grid path from `p` (noted already, at `tp`) to
+/// `c` (at `t`), times spread evenly; just `c` when no path is known.
+fn fill_path(p: CellIndex, tp: f64, c: CellIndex, t: f64, note: &mut impl FnMut(CellIndex, f64)) {
+    let path: Vec<CellIndex> = match p.grid_path_cells(c) {
+        Ok(it) => it.collect::<Result<Vec<_>, _>>().unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    if path.len() < 2 {
+        note(c, t);
+        return;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "short paths")]
+    let n = (path.len() - 1) as f64;
+    for (i, cell) in path.into_iter().enumerate().skip(1) {
+        #[allow(clippy::cast_precision_loss, reason = "short paths")]
+        let f = i as f64 / n;
+        note(cell, tp + f * (t - tp));
+    }
 }
 
 /// How sure the system is.

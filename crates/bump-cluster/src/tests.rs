@@ -321,3 +321,69 @@ proptest! {
         prop_assert_eq!(format!("{:?}", full.clusters()), format!("{:?}", part.clusters()));
     }
 }
+
+/// Cells of a straight track sampled every 0.2 m, with how many metres
+/// of the line lie in each: the truth to check the coarser sampling against.
+fn dense_cells(track: &[TrackSample]) -> BTreeMap<CellIndex, f64> {
+    let mut out = BTreeMap::new();
+    for w in track.windows(2) {
+        let d = bump_geo::distance_m(w[0].lat, w[0].lon, w[1].lat, w[1].lon);
+        let n = (d / 0.2).ceil() as usize;
+        for k in 0..n {
+            let f = k as f64 / n as f64;
+            if let Some(c) = cell_of(
+                w[0].lat + f * (w[1].lat - w[0].lat),
+                w[0].lon + f * (w[1].lon - w[0].lon),
+            ) {
+                *out.entry(c).or_insert(0.0) += d / n as f64;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn coverage_is_a_connected_chain_of_the_line_s_cells() {
+    for bearing in [0.0, 17.0, 45.0, 63.0, 90.0, 128.0, 211.0, 300.0] {
+        let track: Vec<TrackSample> = (0..=30)
+            .map(|i| {
+                let d = 9.0 * f64::from(i);
+                let (lat, lon) = at(d * f64::sin(bearing * 0.017_453_3), d * f64::cos(bearing * 0.017_453_3));
+                TrackSample {
+                    t: f64::from(i),
+                    lat,
+                    lon,
+                    speed_mps: 9.0,
+                }
+            })
+            .collect();
+        let cov = coverage_cells(&track, 2.0);
+        let dense = dense_cells(&track);
+        // In time order, each cell touches the one before: no gaps.
+        let mut by_time: Vec<(f64, CellIndex)> = cov.iter().map(|(c, t)| (*t, *c)).collect();
+        by_time.sort_by(|a, b| a.0.total_cmp(&b.0).then(u64::from(a.1).cmp(&u64::from(b.1))));
+        for w in by_time.windows(2) {
+            assert!(
+                w[0].1.is_neighbor_with(w[1].1).unwrap(),
+                "{bearing}°: a gap in the chain"
+            );
+        }
+        // Every cell is on the line or next to it, and every cell the line
+        // runs through for a step or more is there.
+        for c in cov.keys() {
+            assert!(dense.contains_key(c) || dense.keys().any(|d| d.is_neighbor_with(*c).unwrap()));
+        }
+        for (c, metres) in &dense {
+            assert!(
+                cov.contains_key(c) || *metres < COVERAGE_STEP_M,
+                "{bearing}°: a cell with {metres:.1} m of the line is missing"
+            );
+        }
+        // Times rise along the track.
+        let (first, last) = (
+            cell_of(track[0].lat, track[0].lon).unwrap(),
+            cell_of(track[30].lat, track[30].lon).unwrap(),
+        );
+        assert!(cov[&first] < cov[&last]);
+    }
+}
