@@ -36,18 +36,7 @@ fn bump(trip: u32, k: u64, east: f64, north: f64, t: f64) -> BumpObs {
 
 /// A straight drive east along the street through x = -100..100 m.
 fn drive(t0: f64) -> BTreeMap<CellIndex, f64> {
-    let track: Vec<TrackSample> = (0..=20)
-        .map(|i| {
-            let (lat, lon) = at(-100.0 + 10.0 * f64::from(i), 0.0);
-            TrackSample {
-                t: t0 + f64::from(i),
-                lat,
-                lon,
-                speed_mps: 10.0,
-            }
-        })
-        .collect();
-    coverage_cells(&track, 2.0)
+    drive_along(t0, 90.0)
 }
 
 #[test]

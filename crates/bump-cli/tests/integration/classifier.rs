@@ -7,6 +7,18 @@ fn streetbump(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Simulates a small city (an 8 × 8 grid, every phone at `rate_hz`) into
+/// `out`, with `args` (seed, trips, formats...) added; asserts success.
+fn simulate_small(dir: &std::path::Path, rate_hz: f64, out: &str, args: &[&str]) -> std::process::Output {
+    let cfg = dir.join("sim.toml");
+    std::fs::write(&cfg, format!("sample_rate_hz = {rate_hz:.1}\ngrid_nodes = 8\n")).unwrap();
+    let mut all = vec!["simulate", "--config", cfg.to_str().unwrap(), "--out", out];
+    all.extend_from_slice(args);
+    let o = streetbump(&all);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
 /// Trains on one simulated city and classifies another: the model file
 /// round-trips, the replay writes classes, and known obstacles override
 /// the signature.
@@ -14,24 +26,12 @@ fn streetbump(args: &[&str]) -> std::process::Output {
 fn train_then_classify() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_owned();
-    let cfg = tmp.path().join("sim.toml");
-    std::fs::write(&cfg, "sample_rate_hz = 50.0\ngrid_nodes = 8\n").unwrap();
-    let o = streetbump(&[
-        "simulate",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--seed",
-        "5",
-        "--trips",
-        "60",
-        "--minutes",
-        "5",
-        "--formats",
-        "json",
-        "--out",
+    simulate_small(
+        tmp.path(),
+        50.0,
         &p("train"),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        &["--seed", "5", "--trips", "60", "--minutes", "5", "--formats", "json"],
+    );
     let o = streetbump(&["classifier", "train", "--data", &p("train"), "--out", &p("model.json")]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -199,26 +199,23 @@ fn window_folders_train_eval_and_cv() {
 fn simulated_windows_train_a_window_model() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_owned();
-    let cfg = tmp.path().join("sim.toml");
-    std::fs::write(&cfg, "sample_rate_hz = 100.0\ngrid_nodes = 8\n").unwrap();
-    let o = streetbump(&[
-        "simulate",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--seed",
-        "9",
-        "--trips",
-        "40",
-        "--minutes",
-        "4",
-        "--formats",
-        "windows",
-        "--windows-per-class",
-        "20",
-        "--out",
+    let o = simulate_small(
+        tmp.path(),
+        100.0,
         &p("sim"),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        &[
+            "--seed",
+            "9",
+            "--trips",
+            "40",
+            "--minutes",
+            "4",
+            "--formats",
+            "windows",
+            "--windows-per-class",
+            "20",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("labelled windows:"), "{stdout}");
     let w = tmp.path().join("sim/windows");

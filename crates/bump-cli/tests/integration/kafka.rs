@@ -403,12 +403,15 @@ fn kafka_redrive_puts_dead_letters_back_on_their_topic() {
             .await
             .unwrap();
     });
-    let out = streetbump()
-        .args(["kafka", "redrive", "--config"])
-        .arg(&cfg)
-        .args(["--idle-s", "1"])
-        .output()
-        .unwrap();
+    let redrive = || {
+        streetbump()
+            .args(["kafka", "redrive", "--config"])
+            .arg(&cfg)
+            .args(["--idle-s", "1"])
+            .output()
+            .unwrap()
+    };
+    let out = redrive();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -420,12 +423,7 @@ fn kafka_redrive_puts_dead_letters_back_on_their_topic() {
     let monitor = bump_kafka::LagMonitor::new(&k, "nobody").unwrap();
     assert_eq!(rt.block_on(monitor.lag(&batches)).unwrap(), 1);
     // Nothing twice: a second run re-publishes nothing.
-    let out = streetbump()
-        .args(["kafka", "redrive", "--config"])
-        .arg(&cfg)
-        .args(["--idle-s", "1"])
-        .output()
-        .unwrap();
+    let out = redrive();
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-published 0 dead letters"));
     assert_eq!(rt.block_on(monitor.lag(&batches)).unwrap(), 1);
 }
