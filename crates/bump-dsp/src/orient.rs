@@ -167,10 +167,7 @@ impl Reorienter {
             gsum += gn;
             let (vert, hor) = match Unit::try_new(g, 1e-9) {
                 Some(axis) => {
-                    let r = Rotation3::rotation_between(&axis.into_inner(), &Vector3::z())
-                        // Antiparallel: a half turn about X does it.
-                        .unwrap_or_else(|| Rotation3::from_axis_angle(&Vector3::x_axis(), std::f64::consts::PI));
-                    let rm = r * m;
+                    let rm = to_vertical(&axis, &m);
                     (rm.z - gn, [rm.x, rm.y])
                 }
                 None => (0.0, [0.0, 0.0]),
@@ -183,6 +180,25 @@ impl Reorienter {
             out.gravity_mps2 = gsum / xyz.len() as f64;
         }
         out
+    }
+}
+
+/// `m` rotated by the smallest rotation that takes `up` to +Z. Per sample
+/// this is the reorienter's hot path, so it uses Rodrigues' formula for
+/// that rotation, `m + v×m + v×(v×m)/(1 + c)` with `v = up × Z` and
+/// `c = up·Z`, which needs no trigonometry; near the antiparallel case,
+/// where `1/(1 + c)` loses precision, nalgebra's construction is used.
+fn to_vertical(up: &Unit<Vector3<f64>>, m: &Vector3<f64>) -> Vector3<f64> {
+    let c = up.z;
+    if c > -0.9 {
+        let v = up.cross(&Vector3::z());
+        let vm = v.cross(m);
+        m + vm + v.cross(&vm) / (1.0 + c)
+    } else {
+        let r = Rotation3::rotation_between(&up.into_inner(), &Vector3::z())
+            // Antiparallel: a half turn about X does it.
+            .unwrap_or_else(|| Rotation3::from_axis_angle(&Vector3::x_axis(), std::f64::consts::PI));
+        r * m
     }
 }
 
@@ -239,6 +255,27 @@ pub fn estimate_yaw(pairs: &[([f64; 2], f64)], min_accel_mps2: f64, min_points: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The trigonometry-free rotation is the smallest rotation taking
+        /// `up` to +Z, as nalgebra builds it, for every direction of `up`.
+        #[test]
+        fn to_vertical_is_the_smallest_rotation(
+            ux in -1.0f64..1.0, uy in -1.0f64..1.0, uz in -1.0f64..1.0,
+            mx in -20.0f64..20.0, my in -20.0f64..20.0, mz in -20.0f64..20.0,
+        ) {
+            let Some(up) = Unit::try_new(Vector3::new(ux, uy, uz), 1e-3) else { return Ok(()) };
+            let m = Vector3::new(mx, my, mz);
+            let fast = to_vertical(&up, &m);
+            if let Some(r) = Rotation3::rotation_between(&up.into_inner(), &Vector3::z()) {
+                prop_assert!((fast - r * m).norm() < 1e-9 * (1.0 + m.norm()), "{fast} vs {}", r * m);
+            }
+            // Up itself goes to +Z, and lengths are kept.
+            prop_assert!((to_vertical(&up, &up.into_inner()) - Vector3::z()).norm() < 1e-9);
+            prop_assert!((fast.norm() - m.norm()).abs() < 1e-9 * (1.0 + m.norm()));
+        }
+    }
 
     fn rotate(r: &Rotation3<f64>, v: [f64; 3]) -> [f64; 3] {
         let w = r * Vector3::new(v[0], v[1], v[2]);
