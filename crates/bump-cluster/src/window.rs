@@ -375,13 +375,8 @@ pub fn cross_validate(
     let mut fold_accuracy = Vec::new();
     for f in 0..folds {
         let (tr, te): (Vec<usize>, Vec<usize>) = (0..windows.len()).partition(|&i| fold[i] != f);
-        let params = WindowParams::default();
-        let params = WindowParams {
-            forest: ForestParams {
-                seed: seed.wrapping_add(f as u64),
-                ..params.forest
-            },
-        };
+        let mut params = WindowParams::default();
+        params.forest.seed = seed.wrapping_add(f as u64);
         let model = WindowModel::train(
             &tr.iter().map(|&i| windows[i].clone()).collect::<Vec<_>>(),
             &tr.iter().map(|&i| y[i]).collect::<Vec<_>>(),

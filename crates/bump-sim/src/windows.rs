@@ -45,6 +45,15 @@ pub struct Series<'a> {
     pub speed_mps: &'a [f64],
 }
 
+impl Series<'_> {
+    /// Time just after the last sample, UTC seconds.
+    fn end(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss, reason = "sample counts fit f64")]
+        let n = self.vertical.len() as f64;
+        self.t0 + n / self.fs
+    }
+}
+
 /// A window with its class.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelledWindow {
@@ -81,11 +90,7 @@ fn class_of(kind: ObstacleKind) -> &'static str {
 /// `[from, to)` of the series at `out_hz`, if it lies inside and the
 /// series is at least as fast as `out_hz`.
 fn cut(series: &[Series<'_>], from: f64, to: f64, out_hz: f64) -> Option<Vec<f64>> {
-    let s = series.iter().find(|s| {
-        #[allow(clippy::cast_precision_loss, reason = "sample counts fit f64")]
-        let end = s.t0 + s.vertical.len() as f64 / s.fs;
-        s.t0 <= from && to <= end
-    })?;
+    let s = series.iter().find(|s| s.t0 <= from && to <= s.end())?;
     if s.fs + 1e-9 < out_hz {
         return None;
     }
@@ -120,8 +125,8 @@ fn cut(series: &[Series<'_>], from: f64, to: f64, out_hz: f64) -> Option<Vec<f64
     Some(out)
 }
 
-fn mean_speed(series: &[Series<'_>], from: f64, to: f64) -> Option<f64> {
-    let s = series.iter().find(|s| s.t0 <= from)?;
+/// Mean known speed of `s` over `[from, to)`, which lies inside it.
+fn mean_speed(s: &Series<'_>, from: f64, to: f64) -> Option<f64> {
     #[allow(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -175,8 +180,7 @@ pub fn labelled_windows(trip: &SimTrip, series: &[Series<'_>], out_hz: f64) -> V
         }
     }
     for s in series {
-        #[allow(clippy::cast_precision_loss, reason = "sample counts fit f64")]
-        let end = s.t0 + s.vertical.len() as f64 / s.fs;
+        let end = s.end();
         let mut from = s.t0 + CLEAR_S;
         while from + ROAD_S + CLEAR_S <= end {
             let to = from + ROAD_S;
@@ -189,7 +193,7 @@ pub fn labelled_windows(trip: &SimTrip, series: &[Series<'_>], out_hz: f64) -> V
                 },
                 _ => None,
             };
-            let moving = mean_speed(series, from, to).is_some_and(|v| v >= ROAD_MIN_SPEED_MPS);
+            let moving = mean_speed(s, from, to).is_some_and(|v| v >= ROAD_MIN_SPEED_MPS);
             if let (true, true, Some(class)) = (clear, moving, class)
                 && let Some(samples) = cut(series, from, to, out_hz)
             {
