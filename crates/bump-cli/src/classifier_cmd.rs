@@ -146,14 +146,15 @@ fn train_windows(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{}", args.data.display()))?;
     std::fs::write(&args.out, serde_json::to_vec(&m)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "trained a {}-tree forest over {} features on {} windows of {} classes; written {}",
         m.forest.trees.len(),
         m.forest.features.len(),
         x.len(),
         w.classes.len(),
         args.out.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

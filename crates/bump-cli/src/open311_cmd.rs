@@ -312,7 +312,7 @@ fn check(a: &CommonArgs) -> anyhow::Result<ExitCode> {
         }
         anyhow::Ok(problems)
     })?;
-    println!("{problems} problem(s)");
+    writeln!(std::io::stdout(), "{problems} problem(s)")?;
     Ok(if problems == 0 {
         ExitCode::SUCCESS
     } else {

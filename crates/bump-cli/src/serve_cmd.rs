@@ -222,15 +222,16 @@ pub(crate) fn devices(cmd: &DevicesCommand) -> anyhow::Result<ExitCode> {
         Some(p) => {
             std::fs::write(p, serde_json::to_vec_pretty(&tokens)?)
                 .with_context(|| format!("cannot write {}", p.display()))?;
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "{} device(s) registered; tokens written to {}",
                 tokens.len(),
                 p.display()
-            );
+            )?;
         }
         None => {
             for (id, t) in &tokens {
-                println!("{id} {t}");
+                writeln!(std::io::stdout(), "{id} {t}")?;
             }
         }
     }
@@ -263,9 +264,9 @@ pub(crate) fn users(cmd: &UsersCommand) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     if generated {
-        println!("{} ({}) password: {password}", a.username, a.role);
+        writeln!(std::io::stdout(), "{} ({}) password: {password}", a.username, a.role)?;
     } else {
-        println!("{} ({}) saved", a.username, a.role);
+        writeln!(std::io::stdout(), "{} ({}) saved", a.username, a.role)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -354,10 +355,11 @@ pub(crate) fn upload(a: &UploadArgs) -> anyhow::Result<ExitCode> {
     .with_context(|| format!("{}: expected a JSON object of device id -> token", a.tokens.display()))?;
     let files = jsonl_files(&a.paths)?;
     let (accepted, duplicates, failures) = runtime()?.block_on(upload_all(&a.url, &tokens, &files, a.gzip))?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "uploaded  {accepted} batches accepted, {duplicates} already there, {} refused",
         failures.len()
-    );
+    )?;
     for f in &failures {
         eprintln!("error: {f}");
     }
@@ -469,27 +471,26 @@ pub(crate) fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
                 a.role.iter().copied().collect()
             };
             bump_serve::run_roles(opts, &roles, a.instance_id.clone(), bump_serve::signal(), |addr| {
-                println!("listening on http://{addr}");
-                let _ = std::io::stdout().flush();
+                announce(format_args!("listening on http://{addr}"));
             })
             .await?;
             return anyhow::Ok(());
         }
         bump_serve::run(opts, bump_serve::signal(), move |addr| {
-            println!("listening on http://{addr}");
-            let _ = std::io::stdout().flush();
+            announce(format_args!("listening on http://{addr}"));
             if let Some((files, tokens, password)) = demo {
                 tokio::spawn(async move {
                     let url = format!("http://{addr}");
                     match upload_all(&url, &tokens, &files, true).await {
-                        Ok((n, d, f)) => println!(
+                        Ok((n, d, f)) => announce(format_args!(
                             "demo      {n} batches uploaded ({d} already there, {} refused)",
                             f.len()
-                        ),
+                        )),
                         Err(e) => eprintln!("demo upload failed: {e:#}"),
                     }
-                    println!("review    open http://{addr}/ and sign in as reviewer / {password}");
-                    let _ = std::io::stdout().flush();
+                    announce(format_args!(
+                        "review    open http://{addr}/ and sign in as reviewer / {password}"
+                    ));
                 });
             }
         })
@@ -497,6 +498,13 @@ pub(crate) fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a line a running server announces and flushes it. A closed or
+/// full stdout must not stop the server, so write errors are ignored.
+fn announce(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 async fn register_or_rotate(store: &Store, ids: &[(String, String)]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -517,7 +525,10 @@ fn simulate_demo(dir: &Path) -> anyhow::Result<PathBuf> {
     let out = dir.join("demo-city");
     let trips = out.join("trips");
     if !trips.is_dir() {
-        println!("demo      simulating a city (100 trips of 6 minutes)...");
+        writeln!(
+            std::io::stdout(),
+            "demo      simulating a city (100 trips of 6 minutes)..."
+        )?;
         let exe = std::env::current_exe().context("cannot find this program")?;
         let status = std::process::Command::new(exe)
             .args([
@@ -569,9 +580,11 @@ pub(crate) fn kafka(cmd: &KafkaCommand) -> anyhow::Result<ExitCode> {
     }
     let idle = std::time::Duration::from_secs_f64(a.idle_s);
     let done = runtime()?.block_on(bump_kafka::redrive(&kafka, idle))?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "re-published {} dead letters; left {} without a source topic",
-        done.republished, done.skipped
-    );
+        done.republished,
+        done.skipped
+    )?;
     Ok(ExitCode::SUCCESS)
 }

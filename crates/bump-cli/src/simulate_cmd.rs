@@ -279,10 +279,11 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
             .collect();
         let counts = write_windows(&out.join("windows"), &all, args.windows_per_class)?;
         let list: Vec<String> = counts.iter().map(|(c, n)| format!("{c} {n}")).collect();
-        println!("labelled windows: {}", list.join(", "));
+        writeln!(std::io::stdout(), "labelled windows: {}", list.join(", "))?;
     }
     let wall = started.elapsed().as_secs_f64();
-    println!(
+    writeln!(
+        std::io::stdout(),
         "simulated {} trips, {} samples, {} obstacles in {:.1} s ({:.0} samples/s); written to {}",
         args.trips,
         samples,
@@ -290,6 +291,6 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         wall,
         samples as f64 / wall.max(1e-9),
         out.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

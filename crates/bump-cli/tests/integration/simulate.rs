@@ -69,3 +69,33 @@ fn bad_parameters_are_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("grid_nodes"));
 }
+
+/// A reader that stops early (`streetbump simulate ... | head -1`) closes
+/// the pipe: the command's work is done, so it exits quietly and
+/// successfully instead of panicking on the summary line.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("city");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streetbump"))
+        .args([
+            "simulate",
+            "--trips",
+            "2",
+            "--minutes",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the summary is written.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "exit {:?}: {stderr}", o.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.join("truth/trips.csv").is_file(), "the work was done");
+}
