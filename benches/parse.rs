@@ -2,6 +2,7 @@
 
 use bump_core::{AccelUnit, TripBatch};
 use bump_pipeline::mapping::preset;
+use bump_replay::ParquetCodec;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -17,15 +18,31 @@ fn parse(c: &mut Criterion) {
     g.finish();
 
     let dir = std::env::temp_dir().join(format!("streetbump-bench-{}", std::process::id()));
-    bump_replay::write_recording(&dir, &trip, true, true).unwrap_or_else(|e| unreachable!("{e}"));
     let m = preset("streetbump").unwrap_or_else(|| unreachable!("built-in preset"));
     let mut g = c.benchmark_group("read");
     g.throughput(Throughput::Elements(trip.accel.len() as u64));
-    for ext in ["csv", "parquet"] {
-        let p = dir.join(format!("{}.{ext}", trip.trip_id));
-        g.bench_function(format!("recording_{ext}"), |b| {
-            b.iter(|| black_box(bump_replay::read_trips(black_box(&p), &m).map(|t| t.len())));
-        });
+    let codecs = [
+        ("", ParquetCodec::Zstd),
+        ("_snappy", ParquetCodec::Snappy),
+        ("_lz4", ParquetCodec::Lz4),
+    ];
+    for (i, (suffix, codec)) in codecs.into_iter().enumerate() {
+        let sub = dir.join(format!("{i}"));
+        bump_replay::write_recording(&sub, &trip, i == 0, Some(codec)).unwrap_or_else(|e| unreachable!("{e}"));
+        for ext in ["csv", "parquet"] {
+            let p = sub.join(format!("{}.{ext}", trip.trip_id));
+            if !p.exists() {
+                continue;
+            }
+            let name = if ext == "csv" {
+                "recording_csv".to_owned()
+            } else {
+                format!("recording_parquet{suffix}")
+            };
+            g.bench_function(name, |b| {
+                b.iter(|| black_box(bump_replay::read_trips(black_box(&p), &m).map(|t| t.len())));
+            });
+        }
     }
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);

@@ -63,6 +63,13 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
 }
 
+/// The replay and the server allocate and free many large column buffers
+/// (Parquet pages, per-trip sample vectors); glibc's allocator hands those
+/// back to the kernel and faults them in again, which cost about a sixth of
+/// a Parquet replay's wall time (docs/performance.md). mimalloc reuses them.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -60,10 +60,34 @@ pub(crate) struct SimulateArgs {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// With `--formats parquet`: the recordings' compression (zstd, snappy,
+    /// lz4 or uncompressed).
+    #[arg(long, value_enum, default_value_t = Codec::Zstd)]
+    parquet_codec: Codec,
     /// With `--formats windows`: at most this many windows per class,
     /// spread evenly over the trips.
     #[arg(long, default_value_t = 150)]
     windows_per_class: usize,
+}
+
+/// `--parquet-codec`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Codec {
+    Zstd,
+    Snappy,
+    Lz4,
+    Uncompressed,
+}
+
+impl From<Codec> for bump_replay::ParquetCodec {
+    fn from(c: Codec) -> Self {
+        match c {
+            Codec::Zstd => Self::Zstd,
+            Codec::Snappy => Self::Snappy,
+            Codec::Lz4 => Self::Lz4,
+            Codec::Uncompressed => Self::Uncompressed,
+        }
+    }
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) -> anyhow::Result<()> {
@@ -207,7 +231,12 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
                             f.flush()?;
                         }
                         if csv || parquet {
-                            bump_replay::write_recording(&out.join("recordings"), &st.trip, csv, parquet)?;
+                            bump_replay::write_recording(
+                                &out.join("recordings"),
+                                &st.trip,
+                                csv,
+                                parquet.then(|| args.parquet_codec.into()),
+                            )?;
                         }
                         Ok(())
                     })();

@@ -232,11 +232,22 @@ pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64) -> BTreeMap<Cel
             reason = "bounded, positive"
         )]
         let steps = ((d / COVERAGE_STEP_M).ceil() as usize).clamp(1, 10_000);
-        for k in 0..=steps {
+        // While a run goes on, this segment's start is the last one's end,
+        // whose cell is `last` already.
+        let first = usize::from(last.is_some());
+        for k in first..=steps {
             #[allow(clippy::cast_precision_loss, reason = "small")]
             let f = k as f64 / steps as f64;
-            let t = a.t + f * (b.t - a.t);
-            let Some(c) = cell_of(a.lat + f * (b.lat - a.lat), a.lon + f * (b.lon - a.lon)) else {
+            let (t, lat, lon) = if k == steps {
+                (b.t, b.lat, b.lon)
+            } else {
+                (
+                    a.t + f * (b.t - a.t),
+                    a.lat + f * (b.lat - a.lat),
+                    a.lon + f * (b.lon - a.lon),
+                )
+            };
+            let Some(c) = cell_of(lat, lon) else {
                 last = None;
                 continue;
             };

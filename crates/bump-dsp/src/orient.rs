@@ -20,7 +20,7 @@ does from braking, by regressing the GPS-derived longitudinal acceleration
 on the horizontal components: see [`estimate_yaw`].
 */
 
-use nalgebra::{Rotation3, Unit, Vector3};
+use nalgebra::{Rotation3, Vector3};
 use serde::{Deserialize, Serialize};
 
 use crate::biquad::{Cascade, FilterError};
@@ -147,8 +147,10 @@ impl Reorienter {
                 self.fast[1].step(v[1]),
                 self.fast[2].step(v[2]),
             );
-            let (gn, gfn) = (g.norm(), gf.norm());
-            if gn > 0.0 && gfn > 0.0 && g.dot(&gf) / (gn * gfn) < self.cos_shift {
+            // The angle test without a division: g·gf < cos θ |g| |gf|.
+            let dot = g.dot(&gf);
+            let (gn2, gfn2) = (g.norm_squared(), gf.norm_squared());
+            if gn2 > 0.0 && gfn2 > 0.0 && dot < self.cos_shift * (gn2 * gfn2).sqrt() {
                 disagree += 1;
                 if disagree >= self.hold_samples {
                     for (k, s) in self.slow.iter_mut().enumerate() {
@@ -165,12 +167,11 @@ impl Reorienter {
             }
             let gn = g.norm();
             gsum += gn;
-            let (vert, hor) = match Unit::try_new(g, 1e-9) {
-                Some(axis) => {
-                    let rm = to_vertical(&axis, &m);
-                    (rm.z - gn, [rm.x, rm.y])
-                }
-                None => (0.0, [0.0, 0.0]),
+            let (vert, hor) = if gn > 1e-9 {
+                let rm = to_vertical(&(g * gn.recip()), &m);
+                (rm.z - gn, [rm.x, rm.y])
+            } else {
+                (0.0, [0.0, 0.0])
             };
             out.vertical.push(vert);
             out.horizontal.push(hor);
@@ -188,14 +189,15 @@ impl Reorienter {
 /// that rotation, `m + v×m + v×(v×m)/(1 + c)` with `v = up × Z` and
 /// `c = up·Z`, which needs no trigonometry; near the antiparallel case,
 /// where `1/(1 + c)` loses precision, nalgebra's construction is used.
-fn to_vertical(up: &Unit<Vector3<f64>>, m: &Vector3<f64>) -> Vector3<f64> {
+fn to_vertical(up: &Vector3<f64>, m: &Vector3<f64>) -> Vector3<f64> {
     let c = up.z;
     if c > -0.9 {
-        let v = up.cross(&Vector3::z());
+        // up × Z, written out: its z is always 0.
+        let v = Vector3::new(up.y, -up.x, 0.0);
         let vm = v.cross(m);
-        m + vm + v.cross(&vm) / (1.0 + c)
+        m + vm + v.cross(&vm) * (1.0 + c).recip()
     } else {
-        let r = Rotation3::rotation_between(&up.into_inner(), &Vector3::z())
+        let r = Rotation3::rotation_between(up, &Vector3::z())
             // Antiparallel: a half turn about X does it.
             .unwrap_or_else(|| Rotation3::from_axis_angle(&Vector3::x_axis(), std::f64::consts::PI));
         r * m
@@ -255,6 +257,7 @@ pub fn estimate_yaw(pairs: &[([f64; 2], f64)], min_accel_mps2: f64, min_points: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nalgebra::Unit;
     use proptest::prelude::*;
 
     proptest! {

@@ -33,7 +33,8 @@ impl Segment {
 /// than two distinct times.
 #[must_use]
 pub fn median_rate_hz(t: &[f64]) -> Option<f64> {
-    let mut d: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).collect();
+    let mut d: Vec<f64> = Vec::with_capacity(t.len());
+    d.extend(t.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0));
     if d.is_empty() {
         return None;
     }

@@ -119,6 +119,34 @@ pub struct ColumnMapping {
     pub device_id: Option<String>,
 }
 
+impl ColumnMapping {
+    /// Every column the mapping reads, each once, in a fixed order.
+    #[must_use]
+    pub fn columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let named = [Some(&self.time), Some(&self.lat), Some(&self.lon)]
+            .into_iter()
+            .chain(self.accel.iter().map(Some))
+            .chain(
+                [
+                    &self.speed,
+                    &self.accuracy,
+                    &self.heading,
+                    &self.trip_id,
+                    &self.device_id,
+                ]
+                .map(Option::as_ref),
+            )
+            .flatten();
+        for c in named {
+            if !out.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        out
+    }
+}
+
 const fn default_speed_unit() -> SpeedUnit {
     SpeedUnit::MetersPerSecond
 }

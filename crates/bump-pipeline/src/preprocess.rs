@@ -166,7 +166,9 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
         }
     }
     rep.reordered = acc.windows(2).filter(|w| w[1].t < w[0].t).count();
-    acc.sort_by(|a, b| a.t.total_cmp(&b.t));
+    if rep.reordered > 0 {
+        acc.sort_by(|a, b| a.t.total_cmp(&b.t));
+    }
     let repeats = acc.windows(2).filter(|w| w[1].t == w[0].t).count();
     if repeats * 5 > acc.len() {
         // More than a fifth of the time stamps repeat: the logger wrote

@@ -17,4 +17,4 @@ pub mod write;
 
 pub use read::{ReadError, ReadReport, ReadTrip, read_trips, trip_files};
 pub use replay::{Failure, Progress, Replayed, Summary, TripSummary, replay};
-pub use write::{BUMP_COLUMNS, WriteError, write_bumps, write_clusters, write_recording};
+pub use write::{BUMP_COLUMNS, ParquetCodec, WriteError, write_bumps, write_clusters, write_recording};

@@ -154,7 +154,18 @@ fn load_frame(path: &Path, mapping: &ColumnMapping) -> Result<DataFrame, ReadErr
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        return ParquetReader::new(file).finish().map_err(|e| table_error(path, &e));
+        let mut reader = ParquetReader::new(file)
+            // The replay already reads one file per core; polars' own pool
+            // on top only adds hand-offs between threads.
+            .read_parallel(ParallelStrategy::None);
+        // Decode only the mapped columns; when one is missing, read them all
+        // so the error can list what the file has.
+        let schema = reader.schema().map_err(|e| table_error(path, &e))?;
+        let wanted = mapping.columns();
+        if wanted.iter().all(|c| schema.contains(c.as_str())) {
+            reader = reader.with_columns(Some(wanted));
+        }
+        return reader.finish().map_err(|e| table_error(path, &e));
     }
     // Force mapped numeric columns to f64 (see the module docs).
     let mut numeric: Vec<&str> = vec![mapping.lat.as_str(), mapping.lon.as_str()];
@@ -238,6 +249,47 @@ pub(crate) fn str_column(
     Ok(ca.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
+/// A numeric column as one contiguous slice of values plus, only when
+/// some are null, which are present: read without a branchy iterator per
+/// value, since the replay reads tens of millions of them.
+pub(crate) struct F64Values {
+    values: Vec<f64>,
+    present: Option<Vec<bool>>,
+}
+
+impl F64Values {
+    #[inline(always)]
+    fn get(&self, i: usize) -> Option<f64> {
+        match &self.present {
+            Some(p) if !p[i] => None,
+            _ => Some(self.values[i]),
+        }
+    }
+}
+
+/// A column as `f64` values (unparseable ones are null).
+///
+/// # Errors
+/// [`ReadError::MissingColumn`] naming the columns present.
+fn f64_values(df: &DataFrame, path: &Path, name: &str, role: &'static str) -> Result<F64Values, ReadError> {
+    let cast = column(df, path, name, role)?
+        .cast(&DataType::Float64)
+        .map_err(|e| table_error(path, &e))?;
+    let ca = cast.f64().map_err(|e| table_error(path, &e))?;
+    let mut values = Vec::with_capacity(ca.len());
+    let mut present = (ca.null_count() > 0).then(|| Vec::with_capacity(ca.len()));
+    for arr in ca.downcast_iter() {
+        values.extend_from_slice(arr.values().as_slice());
+        if let Some(p) = &mut present {
+            match arr.validity() {
+                Some(bits) => p.extend(bits.iter()),
+                None => p.extend(std::iter::repeat_n(true, arr.len())),
+            }
+        }
+    }
+    Ok(F64Values { values, present })
+}
+
 /// A trip being read: the trip, its report, the last position seen.
 type Partial = (Trip, ReadReport, Option<(f64, f64)>);
 
@@ -245,16 +297,20 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
     let df = load_frame(path, m)?;
     let n = df.height();
     let mut bad_times: Vec<(usize, String)> = Vec::new();
-    let times: Vec<Option<f64>> = match m.time_format.epoch_scale() {
-        Some(scale) => f64_column(&df, path, &m.time, "time")?
-            .into_iter()
-            .map(|v| v.map(|x| x * scale))
-            .collect(),
+    let times: F64Values = match m.time_format.epoch_scale() {
+        Some(scale) => {
+            let mut c = f64_values(&df, path, &m.time, "time")?;
+            if scale != 1.0 {
+                c.values.iter_mut().for_each(|x| *x *= scale);
+            }
+            c
+        }
         None => {
             let offset = f64::from(m.utc_offset_min) * 60.0;
-            let mut out = Vec::with_capacity(n);
+            let mut values = Vec::with_capacity(n);
+            let mut present = Vec::with_capacity(n);
             for (i, v) in str_column(&df, path, &m.time, "time")?.into_iter().enumerate() {
-                out.push(match v.map(|s| m.time_format.parse_datetime(&s)) {
+                let t = match v.map(|s| m.time_format.parse_datetime(&s)) {
                     None => None,
                     Some(Ok(t)) => Some(t - offset),
                     Some(Err(e)) => {
@@ -262,18 +318,23 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
                         bad_times.push((i + 1, e.to_string()));
                         None
                     }
-                });
+                };
+                values.push(t.unwrap_or(f64::NAN));
+                present.push(t.is_some());
             }
-            out
+            F64Values {
+                values,
+                present: Some(present),
+            }
         }
     };
     let k = m.accel_unit.to_mps2();
-    let ax = f64_column(&df, path, &m.accel[0], "accel x")?;
-    let ay = f64_column(&df, path, &m.accel[1], "accel y")?;
-    let az = f64_column(&df, path, &m.accel[2], "accel z")?;
-    let lat = f64_column(&df, path, &m.lat, "latitude")?;
-    let lon = f64_column(&df, path, &m.lon, "longitude")?;
-    let opt_col = |c: &Option<String>, role| c.as_ref().map(|c| f64_column(&df, path, c, role)).transpose();
+    let ax = f64_values(&df, path, &m.accel[0], "accel x")?;
+    let ay = f64_values(&df, path, &m.accel[1], "accel y")?;
+    let az = f64_values(&df, path, &m.accel[2], "accel z")?;
+    let lat = f64_values(&df, path, &m.lat, "latitude")?;
+    let lon = f64_values(&df, path, &m.lon, "longitude")?;
+    let opt_col = |c: &Option<String>, role| c.as_ref().map(|c| f64_values(&df, path, c, role)).transpose();
     let speed = opt_col(&m.speed, "speed")?;
     let acc = opt_col(&m.accuracy, "accuracy")?;
     let heading = opt_col(&m.heading, "heading")?;
@@ -302,51 +363,61 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
         Gravity::Included => Some(true),
         Gravity::Removed => Some(false),
     };
-    let mut order: Vec<TripId> = Vec::new();
-    let mut trips: BTreeMap<TripId, Partial> = BTreeMap::new();
+    // Trips in first-seen order; rows of one trip usually come together, so
+    // the trip of the previous row is tried before the map.
+    let mut trips: Vec<Partial> = Vec::new();
+    let mut by_id: BTreeMap<TripId, usize> = BTreeMap::new();
+    let mut current: Option<(Option<&str>, usize)> = None;
     let speed_k = m.speed_unit.to_mps();
     for i in 0..n {
-        let trip_id = match &trip_col {
-            Some(c) => match c[i].as_deref().map(TripId::new) {
-                Some(Ok(id)) => id,
-                Some(Err(e)) => {
-                    return Err(ReadError::Row {
-                        path: path.to_path_buf(),
-                        row: i + 1,
-                        reason: e.to_string(),
-                    });
-                }
-                None => default_trip.clone(),
-            },
-            None => default_trip.clone(),
+        let raw = trip_col.as_ref().and_then(|c| c[i].as_deref());
+        let slot = match current {
+            Some((id, slot)) if id == raw => slot,
+            _ => {
+                let trip_id = match raw.map(TripId::new) {
+                    Some(Ok(id)) => id,
+                    Some(Err(e)) => {
+                        return Err(ReadError::Row {
+                            path: path.to_path_buf(),
+                            row: i + 1,
+                            reason: e.to_string(),
+                        });
+                    }
+                    None => default_trip.clone(),
+                };
+                let slot = *by_id.entry(trip_id.clone()).or_insert_with(|| {
+                    let device_id = dev_col
+                        .as_ref()
+                        .and_then(|c| c[i].as_deref())
+                        .and_then(|d| DeviceId::new(d).ok())
+                        .unwrap_or_else(|| DeviceId::new(trip_id.as_str()).unwrap_or_else(|_| unreachable_device()));
+                    // A file holding one trip: its rows are its samples.
+                    let capacity = if trip_col.is_none() { n } else { 0 };
+                    trips.push((
+                        Trip {
+                            trip_id: trip_id.clone(),
+                            device_id,
+                            device: bump_core::DeviceInfo::default(),
+                            frame,
+                            gravity_included,
+                            accel: Vec::with_capacity(capacity),
+                            gps: Vec::new(),
+                        },
+                        ReadReport {
+                            path: path.display().to_string(),
+                            ..ReadReport::default()
+                        },
+                        None,
+                    ));
+                    trips.len() - 1
+                });
+                current = Some((raw, slot));
+                slot
+            }
         };
-        let entry = trips.entry(trip_id.clone()).or_insert_with(|| {
-            order.push(trip_id.clone());
-            let device_id = dev_col
-                .as_ref()
-                .and_then(|c| c[i].as_deref())
-                .and_then(|d| DeviceId::new(d).ok())
-                .unwrap_or_else(|| DeviceId::new(trip_id.as_str()).unwrap_or_else(|_| unreachable_device()));
-            (
-                Trip {
-                    trip_id: trip_id.clone(),
-                    device_id,
-                    device: bump_core::DeviceInfo::default(),
-                    frame,
-                    gravity_included,
-                    accel: Vec::new(),
-                    gps: Vec::new(),
-                },
-                ReadReport {
-                    path: path.display().to_string(),
-                    ..ReadReport::default()
-                },
-                None,
-            )
-        });
-        let (trip, rep, last_pos) = entry;
+        let (trip, rep, last_pos) = &mut trips[slot];
         rep.rows += 1;
-        let Some(t) = times[i].filter(|t| t.is_finite()) else {
+        let Some(t) = times.get(i).filter(|t| t.is_finite()) else {
             *rep.dropped.entry("bad_time").or_default() += 1;
             if rep.first_problem.is_none() {
                 let why = bad_times
@@ -357,7 +428,7 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
             }
             continue;
         };
-        match (ax[i], ay[i], az[i]) {
+        match (ax.get(i), ay.get(i), az.get(i)) {
             (Some(x), Some(y), Some(z)) => trip.accel.push(bump_core::AccelSample {
                 t,
                 x: x * k,
@@ -373,7 +444,7 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
         }
         // Loggers repeat the last fix on every row: a fix is a row whose
         // position differs from the previous one.
-        if let (Some(la), Some(lo)) = (lat[i], lon[i])
+        if let (Some(la), Some(lo)) = (lat.get(i), lon.get(i))
             && *last_pos != Some((la, lo))
         {
             *last_pos = Some((la, lo));
@@ -381,16 +452,15 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
                 t,
                 lat: la,
                 lon: lo,
-                speed_mps: speed.as_ref().and_then(|c| c[i]).map(|s| s * speed_k),
+                speed_mps: speed.as_ref().and_then(|c| c.get(i)).map(|s| s * speed_k),
                 // Some loggers write 0 for "unknown accuracy".
-                accuracy_m: acc.as_ref().and_then(|c| c[i]).filter(|a| *a > 0.0),
-                heading_deg: heading.as_ref().and_then(|c| c[i]),
+                accuracy_m: acc.as_ref().and_then(|c| c.get(i)).filter(|a| *a > 0.0),
+                heading_deg: heading.as_ref().and_then(|c| c.get(i)),
             });
         }
     }
-    Ok(order
+    Ok(trips
         .into_iter()
-        .filter_map(|id| trips.remove(&id))
         .map(|(trip, report, _)| ReadTrip { trip, report })
         .collect())
 }

@@ -157,11 +157,44 @@ pub fn recording_frame(trip: &bump_core::Trip) -> PolarsResult<DataFrame> {
     ])
 }
 
-/// Writes a trip as `<dir>/<trip_id>.csv` and/or `.parquet`.
+/// How Parquet recordings are compressed. Readers pay for the codec:
+/// zstd (polars' default) makes the smallest files, snappy (pyarrow's and
+/// Spark's default) and LZ4 decode several times faster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ParquetCodec {
+    /// zstd at its default level.
+    #[default]
+    Zstd,
+    /// Snappy.
+    Snappy,
+    /// LZ4 (the raw block format of the Parquet specification).
+    Lz4,
+    /// No compression.
+    Uncompressed,
+}
+
+impl ParquetCodec {
+    fn polars(self) -> ParquetCompression {
+        match self {
+            Self::Zstd => ParquetCompression::Zstd(None),
+            Self::Snappy => ParquetCompression::Snappy,
+            Self::Lz4 => ParquetCompression::Lz4Raw,
+            Self::Uncompressed => ParquetCompression::Uncompressed,
+        }
+    }
+}
+
+/// Writes a trip as `<dir>/<trip_id>.csv` and/or `.parquet` (compressed
+/// with the codec given).
 ///
 /// # Errors
 /// [`WriteError`] naming the file.
-pub fn write_recording(dir: &Path, trip: &bump_core::Trip, csv: bool, parquet: bool) -> Result<(), WriteError> {
+pub fn write_recording(
+    dir: &Path,
+    trip: &bump_core::Trip,
+    csv: bool,
+    parquet: Option<ParquetCodec>,
+) -> Result<(), WriteError> {
     let err = |p: &Path, e: &dyn std::fmt::Display| WriteError {
         path: p.display().to_string(),
         reason: e.to_string(),
@@ -176,10 +209,13 @@ pub fn write_recording(dir: &Path, trip: &bump_core::Trip, csv: bool, parquet: b
             .finish(&mut df)
             .map_err(|e| err(&p, &e))?;
     }
-    if parquet {
+    if let Some(codec) = parquet {
         let p = dir.join(format!("{}.parquet", trip.trip_id));
         let f = std::fs::File::create(&p).map_err(|e| err(&p, &e))?;
-        ParquetWriter::new(f).finish(&mut df).map_err(|e| err(&p, &e))?;
+        ParquetWriter::new(f)
+            .with_compression(codec.polars())
+            .finish(&mut df)
+            .map_err(|e| err(&p, &e))?;
     }
     Ok(())
 }

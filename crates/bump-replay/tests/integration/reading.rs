@@ -135,7 +135,13 @@ fn csv_parquet_and_json_give_the_same_bumps() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let st = sim.trip(2);
-    write_recording(&dir.path().join("rec"), &st.trip, true, true).unwrap();
+    write_recording(
+        &dir.path().join("rec"),
+        &st.trip,
+        true,
+        Some(bump_replay::ParquetCodec::default()),
+    )
+    .unwrap();
     let jdir = dir.path().join("json");
     std::fs::create_dir_all(&jdir).unwrap();
     let lines: Vec<String> = st
