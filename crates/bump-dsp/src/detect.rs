@@ -186,13 +186,16 @@ impl Detector {
         let mut mean_abs = self.filtered[..head].iter().map(|x| x.abs()).sum::<f64>() / head as f64;
         self.threshold.clear();
         self.threshold.reserve(n);
+        // The update is a serial chain through `mean_abs`, so it is written
+        // to be short: (1 − α)·m + α·min(|y|, max(3·1.2533·m, 3e-3)).
+        let (k_sigma, keep) = (p.k_sigma * 1.2533, 1.0 - alpha);
         for (&y, &v) in self.filtered.iter().zip(speed_mps) {
-            let sigma = 1.2533 * mean_abs;
             let thr = (p.accel_per_speed_hz * v.max(p.min_speed_mps))
-                .max(p.k_sigma * sigma)
+                .max(k_sigma * mean_abs)
                 .max(p.min_threshold_mps2);
             self.threshold.push(thr);
-            mean_abs += alpha * (y.abs().min(3.0 * sigma.max(1e-3)) - mean_abs);
+            let clip = (3.0 * 1.2533 * mean_abs).max(3e-3);
+            mean_abs = keep * mean_abs + alpha * y.abs().min(clip);
         }
 
         // Crossings, merged by road distance or time.
