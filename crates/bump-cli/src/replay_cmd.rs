@@ -253,26 +253,34 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
     }
     failures.append(&mut summary.failures);
     summary.failures = failures;
-    write_bumps(&out, &bumps)?;
-    let inventory = match args
-        .inventory
-        .clone()
-        .or_else(|| (!cfg.known.inventory.is_empty()).then(|| PathBuf::from(&cfg.known.inventory)))
-    {
-        Some(p) => bump_replay::inventory::read_inventory(&p)?,
-        None => Vec::new(),
-    };
-    let known = bump_cluster::match_known(&clusters, &inventory, cfg.known.max_distance_m);
-    let model = match args
-        .model
-        .clone()
-        .or_else(|| (!cfg.classify.model.is_empty()).then(|| PathBuf::from(&cfg.classify.model)))
-    {
-        Some(p) => Some(crate::classifier_cmd::load_model(&p)?),
-        None => None,
-    };
-    let classes = bump_cluster::classify_clusters(&clusters, &known, model.as_ref());
-    bump_replay::write_clusters(&out, &clusters, &known, &classes)?;
+    // The bumps' files are written while the clusters are classified and
+    // written: both are the serial tail of the replay.
+    let (known, classes, inventory) = std::thread::scope(|scope| {
+        let bumps_written = scope.spawn(|| write_bumps(&out, &bumps));
+        let inventory = match args
+            .inventory
+            .clone()
+            .or_else(|| (!cfg.known.inventory.is_empty()).then(|| PathBuf::from(&cfg.known.inventory)))
+        {
+            Some(p) => bump_replay::inventory::read_inventory(&p)?,
+            None => Vec::new(),
+        };
+        let known = bump_cluster::match_known(&clusters, &inventory, cfg.known.max_distance_m);
+        let model = match args
+            .model
+            .clone()
+            .or_else(|| (!cfg.classify.model.is_empty()).then(|| PathBuf::from(&cfg.classify.model)))
+        {
+            Some(p) => Some(crate::classifier_cmd::load_model(&p)?),
+            None => None,
+        };
+        let classes = bump_cluster::classify_clusters(&clusters, &known, model.as_ref());
+        bump_replay::write_clusters(&out, &clusters, &known, &classes)?;
+        bumps_written
+            .join()
+            .map_err(|_| anyhow::anyhow!("writing the bumps panicked"))??;
+        anyhow::Ok((known, classes, inventory))
+    })?;
     let mut filing_ok = true;
     if args.file {
         let candidates: Vec<bump_filing::Candidate> = clusters

@@ -251,13 +251,15 @@ pub(crate) fn str_column(
 
 /// A numeric column as one contiguous slice of values plus, only when
 /// some are null, which are present: read without a branchy iterator per
-/// value, since the replay reads tens of millions of them.
-pub(crate) struct F64Values {
-    values: Vec<f64>,
+/// value, since the replay reads tens of millions of them. A `Float64`
+/// column in one chunk (a Parquet column of a small file) is borrowed, not
+/// copied.
+struct F64Values<'a> {
+    values: std::borrow::Cow<'a, [f64]>,
     present: Option<Vec<bool>>,
 }
 
-impl F64Values {
+impl F64Values<'_> {
     #[inline(always)]
     fn get(&self, i: usize) -> Option<f64> {
         match &self.present {
@@ -271,10 +273,17 @@ impl F64Values {
 ///
 /// # Errors
 /// [`ReadError::MissingColumn`] naming the columns present.
-fn f64_values(df: &DataFrame, path: &Path, name: &str, role: &'static str) -> Result<F64Values, ReadError> {
-    let cast = column(df, path, name, role)?
-        .cast(&DataType::Float64)
-        .map_err(|e| table_error(path, &e))?;
+fn f64_values<'a>(df: &'a DataFrame, path: &Path, name: &str, role: &'static str) -> Result<F64Values<'a>, ReadError> {
+    let col = column(df, path, name, role)?;
+    if let Ok(ca) = col.f64()
+        && let Ok(slice) = ca.cont_slice()
+    {
+        return Ok(F64Values {
+            values: std::borrow::Cow::Borrowed(slice),
+            present: None,
+        });
+    }
+    let cast = col.cast(&DataType::Float64).map_err(|e| table_error(path, &e))?;
     let ca = cast.f64().map_err(|e| table_error(path, &e))?;
     let mut values = Vec::with_capacity(ca.len());
     let mut present = (ca.null_count() > 0).then(|| Vec::with_capacity(ca.len()));
@@ -287,7 +296,10 @@ fn f64_values(df: &DataFrame, path: &Path, name: &str, role: &'static str) -> Re
             }
         }
     }
-    Ok(F64Values { values, present })
+    Ok(F64Values {
+        values: std::borrow::Cow::Owned(values),
+        present,
+    })
 }
 
 /// A trip being read: the trip, its report, the last position seen.
@@ -297,11 +309,11 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
     let df = load_frame(path, m)?;
     let n = df.height();
     let mut bad_times: Vec<(usize, String)> = Vec::new();
-    let times: F64Values = match m.time_format.epoch_scale() {
+    let times: F64Values<'_> = match m.time_format.epoch_scale() {
         Some(scale) => {
             let mut c = f64_values(&df, path, &m.time, "time")?;
             if scale != 1.0 {
-                c.values.iter_mut().for_each(|x| *x *= scale);
+                c.values.to_mut().iter_mut().for_each(|x| *x *= scale);
             }
             c
         }
@@ -323,7 +335,7 @@ fn read_table(path: &Path, m: &ColumnMapping) -> Result<Vec<ReadTrip>, ReadError
                 present.push(t.is_some());
             }
             F64Values {
-                values,
+                values: std::borrow::Cow::Owned(values),
                 present: Some(present),
             }
         }
