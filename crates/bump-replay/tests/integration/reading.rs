@@ -196,3 +196,103 @@ fn output_does_not_depend_on_the_number_of_workers() {
     assert_eq!(b1, b3);
     assert_eq!(s1, s3);
 }
+
+/// A file holding several trips, named by a column: rows go to their trip
+/// even when trips interleave, trips keep the order they first appear in,
+/// and the device column names each trip's device.
+#[test]
+fn a_trip_column_splits_a_file_into_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("trip,phone,t,ax,ay,az,lat,lon,speed_mps,accuracy_m,heading_deg\n");
+    let row =
+        |trip: &str, phone: &str, t: f64, lat: f64| format!("{trip},{phone},{t},0.1,0.2,9.8,{lat},-71.06,10,5,0\n");
+    for i in 0..10 {
+        text.push_str(&row(
+            "beta",
+            "p2",
+            100.0 + f64::from(i) * 0.1,
+            42.35 + f64::from(i) * 1e-5,
+        ));
+    }
+    for i in 0..5 {
+        text.push_str(&row("alpha", "p1", 200.0 + f64::from(i) * 0.1, 42.36));
+    }
+    text.push_str(&row("beta", "p2", 101.0, 42.3501));
+    let p = write(dir.path(), "fleet.csv", &text);
+    let m = MappingOverrides {
+        trip_id: Some("trip".into()),
+        device_id: Some("phone".into()),
+        ..MappingOverrides::default()
+    }
+    .resolve()
+    .unwrap();
+    let trips = read_trips(&p, &m).unwrap();
+    let ids: Vec<&str> = trips.iter().map(|t| t.trip.trip_id.as_str()).collect();
+    assert_eq!(ids, ["beta", "alpha"]);
+    assert_eq!(trips[0].trip.accel.len(), 11);
+    assert_eq!(trips[0].report.rows, 11);
+    assert_eq!(trips[1].trip.accel.len(), 5);
+    assert_eq!(trips[0].trip.device_id.as_str(), "p2");
+    assert_eq!(trips[1].trip.device_id.as_str(), "p1");
+    assert!((trips[0].trip.accel[10].t - 101.0).abs() < 1e-9);
+    // The last row of beta returns to a new position: a fix of its own.
+    assert_eq!(trips[0].trip.gps.len(), 11);
+
+    // A trip id that is not a valid id names its row.
+    text.push_str(&row("no/slashes", "p3", 300.0, 42.37));
+    let p = write(dir.path(), "bad.csv", &text);
+    let err = read_trips(&p, &m).unwrap_err();
+    assert!(matches!(err, ReadError::Row { row: 17, .. }), "{err}");
+}
+
+/// Parquet recordings read back the same whatever their codec, and a
+/// mapped column that is missing is reported with every column the file
+/// has, not only those the mapping asked for.
+#[test]
+fn parquet_codecs_read_the_same_and_missing_columns_are_listed() {
+    let sim = bump_sim::Simulation::new(bump_sim::SimParams {
+        seed: 8,
+        trip_minutes: 1.0,
+        sample_rate_hz: Some(50.0),
+        ..bump_sim::SimParams::default()
+    })
+    .unwrap();
+    let st = sim.trip(0);
+    let dir = tempfile::tempdir().unwrap();
+    let m = preset("streetbump").unwrap();
+    let mut read = Vec::new();
+    for (i, codec) in [
+        bump_replay::ParquetCodec::Zstd,
+        bump_replay::ParquetCodec::Snappy,
+        bump_replay::ParquetCodec::Lz4,
+        bump_replay::ParquetCodec::Uncompressed,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sub = dir.path().join(i.to_string());
+        write_recording(&sub, &st.trip, false, Some(codec)).unwrap();
+        let p = sub.join(format!("{}.parquet", st.trip.trip_id));
+        let trips = read_trips(&p, &m).unwrap();
+        assert_eq!(trips.len(), 1);
+        read.push(serde_json::to_string(&(&trips[0].trip.accel, &trips[0].trip.gps)).unwrap());
+    }
+    assert!(read.windows(2).all(|w| w[0] == w[1]), "every codec reads the same");
+    let accel = serde_json::to_string(&st.trip.accel).unwrap();
+    assert!(read[0].starts_with(&format!("[{accel},")), "the samples as written");
+
+    let m = MappingOverrides {
+        speed: Some("speed_kmh".into()),
+        ..MappingOverrides::default()
+    }
+    .resolve()
+    .unwrap();
+    let p = dir.path().join("0").join(format!("{}.parquet", st.trip.trip_id));
+    let err = read_trips(&p, &m).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ReadError::MissingColumn { .. }), "{msg}");
+    assert!(
+        msg.contains("\"speed_kmh\"") && msg.contains("accuracy_m, heading_deg"),
+        "{msg}"
+    );
+}
