@@ -148,16 +148,25 @@ pub(crate) fn table_error(path: &Path, e: &PolarsError) -> ReadError {
     }
 }
 
+/// Parquet files above this size are decoded in parallel by polars.
+const LARGE_PARQUET_BYTES: u64 = 64 << 20;
+
 fn load_frame(path: &Path, mapping: &ColumnMapping) -> Result<DataFrame, ReadError> {
     if ext(path) == "parquet" {
         let file = std::fs::File::open(path).map_err(|e| ReadError::Io {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let mut reader = ParquetReader::new(file)
-            // The replay already reads one file per core; polars' own pool
-            // on top only adds hand-offs between threads.
-            .read_parallel(ParallelStrategy::None);
+        // A trip's file is decoded on the calling thread: the replay already
+        // reads one file per core, and polars' pool on top only adds
+        // hand-offs. A large file (a fleet's day in one table) is decoded
+        // by the pool, column by column or row group by row group.
+        let large = file.metadata().is_ok_and(|m| m.len() > LARGE_PARQUET_BYTES);
+        let mut reader = ParquetReader::new(file).read_parallel(if large {
+            ParallelStrategy::Auto
+        } else {
+            ParallelStrategy::None
+        });
         // Decode only the mapped columns; when one is missing, read them all
         // so the error can list what the file has.
         let schema = reader.schema().map_err(|e| table_error(path, &e))?;
