@@ -234,11 +234,8 @@ pub(crate) fn f64_column(
     name: &str,
     role: &'static str,
 ) -> Result<Vec<Option<f64>>, ReadError> {
-    let cast = column(df, path, name, role)?
-        .cast(&DataType::Float64)
-        .map_err(|e| table_error(path, &e))?;
-    let ca = cast.f64().map_err(|e| table_error(path, &e))?;
-    Ok(ca.iter().collect())
+    let v = f64_values(df, path, name, role)?;
+    Ok((0..v.values.len()).map(|i| v.get(i)).collect())
 }
 
 /// A column as text values.

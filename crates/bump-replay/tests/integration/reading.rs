@@ -10,6 +10,17 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// A simulated city whose trips all sample at `rate_hz`.
+fn simulation(seed: u64, minutes: f64, rate_hz: f64) -> bump_sim::Simulation {
+    bump_sim::Simulation::new(bump_sim::SimParams {
+        seed,
+        trip_minutes: minutes,
+        sample_rate_hz: Some(rate_hz),
+        ..bump_sim::SimParams::default()
+    })
+    .unwrap()
+}
+
 const HEADER: &str = "t,ax,ay,az,lat,lon,speed_mps,accuracy_m,heading_deg\n";
 
 fn rows(n: usize, t0: f64) -> String {
@@ -126,13 +137,7 @@ fn lublin_style_time_and_custom_mapping() {
 
 #[test]
 fn csv_parquet_and_json_give_the_same_bumps() {
-    let sim = bump_sim::Simulation::new(bump_sim::SimParams {
-        seed: 5,
-        trip_minutes: 3.0,
-        sample_rate_hz: Some(100.0),
-        ..bump_sim::SimParams::default()
-    })
-    .unwrap();
+    let sim = simulation(5, 3.0, 100.0);
     let dir = tempfile::tempdir().unwrap();
     let st = sim.trip(2);
     write_recording(
@@ -250,13 +255,7 @@ fn a_trip_column_splits_a_file_into_trips() {
 /// has, not only those the mapping asked for.
 #[test]
 fn parquet_codecs_read_the_same_and_missing_columns_are_listed() {
-    let sim = bump_sim::Simulation::new(bump_sim::SimParams {
-        seed: 8,
-        trip_minutes: 1.0,
-        sample_rate_hz: Some(50.0),
-        ..bump_sim::SimParams::default()
-    })
-    .unwrap();
+    let sim = simulation(8, 1.0, 50.0);
     let st = sim.trip(0);
     let dir = tempfile::tempdir().unwrap();
     let m = preset("streetbump").unwrap();
