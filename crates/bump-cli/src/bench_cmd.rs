@@ -347,12 +347,22 @@ fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow
             bodies.len(), a.batch_samples, a.clients, a.batches_per_s)?;
         writeln!(o, "ack latency        p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", quantile(&lat, 0.5), quantile(&lat, 0.99), quantile(&lat, 1.0))?;
         writeln!(o, "final batch → clustered   p50 {:.0} ms   p99 {:.0} ms ({} trips)", quantile(&trip_lat, 0.5), quantile(&trip_lat, 0.99), trip_lat.len())?;
+        // What an upload waits behind: every other write holds the writer.
+        let writes = store.write_times();
+        let mut held = serde_json::Map::new();
+        for (op, w) in &writes {
+            #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+            let mean = w.seconds / w.count.max(1) as f64;
+            writeln!(o, "store writes  {op:<16} {:>6} × mean {:>6.2} ms  max {:>6.1} ms", w.count, mean * 1e3, w.max_seconds * 1e3)?;
+            held.insert((*op).to_owned(), json!({"count": w.count, "mean_ms": mean * 1e3, "max_ms": w.max_seconds * 1e3}));
+        }
         let _ = std::fs::remove_dir_all(&dir);
         anyhow::Ok(json!({
             "batches": bodies.len(), "batch_samples": a.batch_samples, "clients": a.clients,
             "asked_per_second": a.batches_per_s, "achieved_per_second": achieved, "refused": refused,
             "ack_ms": {"p50": quantile(&lat, 0.5), "p99": quantile(&lat, 0.99), "max": quantile(&lat, 1.0)},
             "final_batch_to_clustered_ms": {"p50": quantile(&trip_lat, 0.5), "p99": quantile(&trip_lat, 0.99)},
+            "store_writes": held,
         }))
     })
 }

@@ -103,6 +103,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state.pending.load(Ordering::Relaxed),
         state.queued_trips.load(Ordering::Relaxed),
         &by_class,
+        &state.store.write_times(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

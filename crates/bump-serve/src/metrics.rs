@@ -73,6 +73,7 @@ impl Metrics {
         pending_batches: usize,
         queue_trips: usize,
         clusters_by_class: &BTreeMap<String, usize>,
+        writes: &BTreeMap<&'static str, bump_store::WriteTime>,
     ) -> String {
         let mut s = String::new();
         let counter = |s: &mut String, name: &str, help: &str, v: u64| {
@@ -143,6 +144,23 @@ impl Metrics {
                 let _ = writeln!(s, "streetbump_stage_seconds_sum{{stage=\"{stage}\"}} {sum}");
                 let _ = writeln!(s, "streetbump_stage_seconds_count{{stage=\"{stage}\"}} {n}");
             }
+        }
+        // On SQLite every write waits for the one in progress, so these
+        // bound the upload acknowledgement.
+        let _ = writeln!(
+            s,
+            "# HELP streetbump_store_write_seconds Write transactions, by operation, from holding the writer to the commit.\n# TYPE streetbump_store_write_seconds summary"
+        );
+        for (op, w) in writes {
+            let _ = writeln!(s, "streetbump_store_write_seconds_sum{{op=\"{op}\"}} {}", w.seconds);
+            let _ = writeln!(s, "streetbump_store_write_seconds_count{{op=\"{op}\"}} {}", w.count);
+        }
+        let _ = writeln!(
+            s,
+            "# HELP streetbump_store_write_seconds_max The longest write transaction, by operation.\n# TYPE streetbump_store_write_seconds_max gauge"
+        );
+        for (op, w) in writes {
+            let _ = writeln!(s, "streetbump_store_write_seconds_max{{op=\"{op}\"}} {}", w.max_seconds);
         }
         let _ = writeln!(
             s,

@@ -15,6 +15,7 @@ writes would otherwise fail with "database is locked" instead of waiting
 for the busy timeout when another connection writes.
 */
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -56,6 +57,18 @@ pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_regions.sql"),
         include_str!("../migrations/postgres/0004_regions.sql"),
     ),
+    (
+        5,
+        "coverage_blocks",
+        include_str!("../migrations/sqlite/0005_coverage_blocks.sql"),
+        include_str!("../migrations/postgres/0005_coverage_blocks.sql"),
+    ),
+    (
+        6,
+        "batch_bodies",
+        include_str!("../migrations/sqlite/0006_batch_bodies.sql"),
+        include_str!("../migrations/postgres/0006_batch_bodies.sql"),
+    ),
 ];
 
 /// A query text written with `?` placeholders, numbered `$1, $2, …` once
@@ -68,6 +81,7 @@ macro_rules! q {
     }};
 }
 
+mod coverage;
 mod regions;
 mod serve;
 pub use regions::{RegionEvidence, TripEvidence};
@@ -205,7 +219,44 @@ pub struct Store {
     /// SQLite's busy handler (whose backoff reaches hundreds of
     /// milliseconds). PostgreSQL takes concurrent writers itself.
     write: Arc<tokio::sync::Mutex<()>>,
+    /// How long write transactions took, by operation.
+    writes: Arc<std::sync::Mutex<BTreeMap<&'static str, WriteTime>>>,
     location: String,
+}
+
+/// How long one kind of write transaction took, from holding the writer
+/// (SQLite) or beginning (PostgreSQL) to the commit's return. On SQLite
+/// every other write waits meanwhile, so this is what bounds an upload's
+/// acknowledgement.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WriteTime {
+    /// Transactions.
+    pub count: u64,
+    /// Their total, seconds.
+    pub seconds: f64,
+    /// The longest, seconds.
+    pub max_seconds: f64,
+}
+
+/// Held for a write transaction's life: the writer lock (SQLite) and the
+/// clock that [`Store::write_times`] reports.
+pub(crate) struct WriteHold {
+    _lock: Option<tokio::sync::OwnedMutexGuard<()>>,
+    op: &'static str,
+    started: std::time::Instant,
+    writes: Arc<std::sync::Mutex<BTreeMap<&'static str, WriteTime>>>,
+}
+
+impl Drop for WriteHold {
+    fn drop(&mut self) {
+        let s = self.started.elapsed().as_secs_f64();
+        if let Ok(mut m) = self.writes.lock() {
+            let w = m.entry(self.op).or_default();
+            w.count += 1;
+            w.seconds += s;
+            w.max_seconds = w.max_seconds.max(s);
+        }
+    }
 }
 
 /// Held while a named lock is: another process asking for the same name
@@ -337,6 +388,7 @@ impl Store {
             pool,
             backend,
             write: Arc::new(tokio::sync::Mutex::new(())),
+            writes: Arc::default(),
             location,
         };
         store.migrate().await?;
@@ -355,20 +407,36 @@ impl Store {
         &self.location
     }
 
-    /// Begins a write transaction. SQLite: `IMMEDIATE`, holding the writer
-    /// lock, because a transaction that reads and then writes would
-    /// otherwise fail with "database is locked" instead of waiting.
+    /// Begins a write transaction, `op` naming it in [`Store::write_times`].
+    /// SQLite: `IMMEDIATE`, holding the writer lock, because a transaction
+    /// that reads and then writes would otherwise fail with "database is
+    /// locked" instead of waiting.
     pub(crate) async fn begin_write(
         &self,
-    ) -> Result<(Option<tokio::sync::OwnedMutexGuard<()>>, Transaction<'static, Any>), sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => {
-                let guard = Arc::clone(&self.write).lock_owned().await;
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok((Some(guard), tx))
-            }
-            Backend::Postgres => Ok((None, self.pool.begin().await?)),
-        }
+        op: &'static str,
+    ) -> Result<(WriteHold, Transaction<'static, Any>), sqlx::Error> {
+        let lock = match self.backend {
+            Backend::Sqlite => Some(Arc::clone(&self.write).lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let hold = WriteHold {
+            _lock: lock,
+            op,
+            started: std::time::Instant::now(),
+            writes: Arc::clone(&self.writes),
+        };
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok((hold, tx))
+    }
+
+    /// How long write transactions took so far in this process, by
+    /// operation (`put_batches`, `commit_trip`, `save_clusters`, …).
+    #[must_use]
+    pub fn write_times(&self) -> BTreeMap<&'static str, WriteTime> {
+        self.writes.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// Takes the lock `name` for as long as the guard lives: inside this
@@ -419,7 +487,7 @@ impl Store {
         };
         // One transaction for all pending migrations; on PostgreSQL an
         // advisory lock makes processes starting together migrate once.
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write("migrate").await.map_err(|e| self.db(e))?;
         if self.backend == Backend::Postgres {
             sqlx::query(q!("SELECT pg_advisory_xact_lock(?)"))
                 .bind(lock_key("streetbump.migrate"))
@@ -455,6 +523,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.db(e))?;
+            if *version == coverage::BLOCKS_MIGRATION {
+                self.move_coverage_to_blocks(&mut tx).await?;
+            }
         }
         tx.commit().await.map_err(|e| self.db(e))?;
         Ok(())
@@ -495,7 +566,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn add_review(&self, r: &Review) -> Result<(), Error> {
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write("add_review").await.map_err(|e| self.db(e))?;
         sqlx::query(q!(
             "INSERT INTO reviews (cluster_id, action, value, actor, at, note) VALUES (?, ?, ?, ?, ?, ?)"
         ))
@@ -664,7 +735,10 @@ fn store_error(e: Error) -> StoreError {
 impl Outbox for Store {
     async fn insert(&self, f: &NewFiling, now: DateTime<Utc>) -> Result<Option<Filing>, StoreError> {
         let attributes = serde_json::to_string(&f.attributes).map_err(|e| StoreError(e.to_string()))?;
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| store_error(self.db(e)))?;
+        let (_w, mut tx) = self
+            .begin_write("insert_filing")
+            .await
+            .map_err(|e| store_error(self.db(e)))?;
         let done = sqlx::query(q!(
             "INSERT INTO filings (marker, cluster_id, class, lat, lon, jurisdiction_id, service_code, attributes,
                                   description, generation, reopens, state, attempts, created_at, updated_at)
@@ -713,7 +787,10 @@ impl Outbox for Store {
     }
 
     async fn update(&self, f: &Filing) -> Result<(), StoreError> {
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| store_error(self.db(e)))?;
+        let (_w, mut tx) = self
+            .begin_write("update_filing")
+            .await
+            .map_err(|e| store_error(self.db(e)))?;
         let before: Option<String> = sqlx::query(q!("SELECT state FROM filings WHERE id = ?"))
             .bind(f.id)
             .fetch_optional(&mut *tx)

@@ -53,11 +53,11 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn put_evidence(&self, items: &[TripEvidence], dirty: &[String]) -> Result<(), Error> {
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write("put_evidence").await.map_err(|e| self.db(e))?;
         for it in items {
             for sql in [
                 q!("DELETE FROM bumps WHERE trip_id = ? AND region = ?"),
-                q!("DELETE FROM coverage WHERE trip_id = ? AND region = ?"),
+                q!("DELETE FROM coverage_blocks WHERE trip_id = ? AND region = ?"),
             ] {
                 sqlx::query(sql)
                     .bind(&it.trip_id)
@@ -102,7 +102,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let regions_json = serde_json::to_string(regions).unwrap_or_else(|_| "[]".into());
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write("mark_trip_processed").await.map_err(|e| self.db(e))?;
         // The regions are kept even while the trip stays pending: a later
         // run must clear the evidence it left in every one of them.
         sqlx::query(q!("UPDATE trips SET regions = ? WHERE trip_id = ?"))
@@ -205,7 +205,7 @@ impl Store {
     where
         F: FnOnce(RegionEvidence) -> Vec<(String, String)>,
     {
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write("recompute_region").await.map_err(|e| self.db(e))?;
         if self.backend() == Backend::Postgres {
             sqlx::query(q!("SELECT pg_advisory_xact_lock(?)"))
                 .bind(lock_key(&format!("region:{region}")))
@@ -233,21 +233,17 @@ impl Store {
                 ev.bumps.push(stored_bump(&row).map_err(|e| self.db(e))?);
             }
             let sql = format!(
-                "SELECT trip_id, cell, t FROM coverage WHERE region IN {} ORDER BY trip_id, cell",
+                "SELECT trip_id, block, cells FROM coverage_blocks WHERE region IN {} ORDER BY trip_id, block",
                 in_list(1, chunk.len())
             );
             let mut query = sqlx::query(&sql);
             for r in chunk {
                 query = query.bind(r);
             }
-            for row in query.fetch_all(&mut *tx).await.map_err(|e| self.db(e))? {
-                ev.coverage.push((
-                    row.try_get("trip_id").map_err(|e| self.db(e))?,
-                    row.try_get("cell").map_err(|e| self.db(e))?,
-                    row.try_get("t").map_err(|e| self.db(e))?,
-                ));
-            }
+            let rows = query.fetch_all(&mut *tx).await.map_err(|e| self.db(e))?;
+            ev.coverage.extend(self.unpack_coverage(&rows, |_| true)?);
         }
+        crate::coverage::sort_rows(&mut ev.coverage);
         let rows = compute(ev);
         sqlx::query(q!("DELETE FROM region_clusters WHERE region = ?"))
             .bind(region)

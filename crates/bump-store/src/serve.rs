@@ -261,7 +261,7 @@ impl Store {
     ///
     /// [`Error::Db`]; then nothing was stored.
     pub async fn put_batches(&self, batches: &[NewBatch<'_>], now: DateTime<Utc>) -> Result<Vec<BatchPut>, Error> {
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write("put_batches").await.map_err(|e| self.db(e))?;
         let mut answers = Vec::with_capacity(batches.len());
         for b in batches {
             answers.push(self.put_batch_tx(&mut tx, b, now).await?);
@@ -279,13 +279,12 @@ impl Store {
         // Insert-or-nothing first: two processes storing the same key at
         // once cannot both insert, and neither fails.
         let inserted = sqlx::query(q!(
-            "INSERT INTO batches (trip_id, seq, device_id, body, digest, received_at) VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO batches (trip_id, seq, device_id, digest, received_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (trip_id, seq) DO NOTHING"
         ))
         .bind(b.trip_id)
         .bind(i64::from(b.seq))
         .bind(b.device_id)
-        .bind(b.body)
         .bind(b.digest)
         .bind(ts(now))
         .execute(&mut **tx)
@@ -306,6 +305,13 @@ impl Store {
                 BatchPut::Conflict
             });
         }
+        sqlx::query(q!("INSERT INTO batch_bodies (trip_id, seq, body) VALUES (?, ?, ?)"))
+            .bind(b.trip_id)
+            .bind(i64::from(b.seq))
+            .bind(b.body)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.db(e))?;
         sqlx::query(q!(
             "INSERT INTO trips (trip_id, device_id, final_seq, last_batch_at, part) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (trip_id) DO UPDATE SET
@@ -399,7 +405,7 @@ impl Store {
     ///
     /// [`Error::Db`].
     pub async fn trip_batches(&self, trip_id: &str) -> Result<Vec<Vec<u8>>, Error> {
-        let rows = sqlx::query(q!("SELECT body FROM batches WHERE trip_id = ? ORDER BY seq"))
+        let rows = sqlx::query(q!("SELECT body FROM batch_bodies WHERE trip_id = ? ORDER BY seq"))
             .bind(trip_id)
             .fetch_all(&self.pool)
             .await
@@ -425,10 +431,10 @@ impl Store {
         started: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write("commit_trip").await.map_err(|e| self.db(e))?;
         for table in [
             q!("DELETE FROM bumps WHERE trip_id = ?"),
-            q!("DELETE FROM coverage WHERE trip_id = ?"),
+            q!("DELETE FROM coverage_blocks WHERE trip_id = ?"),
         ] {
             sqlx::query(table)
                 .bind(trip_id)
@@ -469,40 +475,26 @@ impl Store {
             .map_err(|e| self.db(e))
     }
 
-    /// Every coverage row: (trip, cell, first time).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Db`].
-    pub async fn coverage(&self) -> Result<Vec<(String, String, f64)>, Error> {
-        let rows = sqlx::query(q!("SELECT trip_id, cell, t FROM coverage ORDER BY trip_id, cell"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("trip_id")?, r.try_get("cell")?, r.try_get("t")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.db(e))
-    }
-
     /// Replaces the stored clusters.
     ///
     /// # Errors
     ///
     /// [`Error::Db`].
     pub async fn save_clusters(&self, clusters: &[(String, String)]) -> Result<(), Error> {
-        let (_w, mut tx) = self.begin_write().await.map_err(|e| self.db(e))?;
+        let (_w, mut tx) = self.begin_write("save_clusters").await.map_err(|e| self.db(e))?;
         sqlx::query(q!("DELETE FROM clusters"))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.db(e))?;
-        for (id, body) in clusters {
-            sqlx::query(q!("INSERT INTO clusters (cluster_id, body) VALUES (?, ?)"))
-                .bind(id)
-                .bind(body)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.db(e))?;
+        // Many rows a statement: the writer every upload waits for is held
+        // for this.
+        for chunk in clusters.chunks(200) {
+            let sql = crate::values_sql("INSERT INTO clusters (cluster_id, body)", chunk.len(), 2, "");
+            let mut query = sqlx::query(&sql);
+            for (id, body) in chunk {
+                query = query.bind(id).bind(body);
+            }
+            query.execute(&mut *tx).await.map_err(|e| self.db(e))?;
         }
         tx.commit().await.map_err(|e| self.db(e))
     }
@@ -595,7 +587,7 @@ impl Store {
     }
 
     /// Rows of `head IN (values…) tail`, 500 values a statement.
-    async fn rows_in(&self, head: &str, tail: &str, values: &[String]) -> Result<Vec<AnyRow>, Error> {
+    pub(crate) async fn rows_in(&self, head: &str, tail: &str, values: &[String]) -> Result<Vec<AnyRow>, Error> {
         let mut out = Vec::new();
         for chunk in values.chunks(500) {
             let sql = format!("{head} IN {} {tail}", crate::in_list(1, chunk.len()));
@@ -622,21 +614,6 @@ impl Store {
             )
             .await?;
         rows.iter().map(|r| stored_bump(r).map_err(|e| self.db(e))).collect()
-    }
-
-    /// Coverage rows (trip, cell, first time) in these cells.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Db`].
-    pub async fn coverage_in(&self, cells: &[String]) -> Result<Vec<(String, String, f64)>, Error> {
-        let rows = self
-            .rows_in("SELECT trip_id, cell, t FROM coverage WHERE cell", "", cells)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("trip_id")?, r.try_get("cell")?, r.try_get("t")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.db(e))
     }
 
     /// Marks a trip and its batches processed inside `tx`. Batches received
@@ -696,30 +673,6 @@ impl Store {
                     .bind(&b.obs)
                     .bind(&b.trace)
                     .bind(region);
-            }
-            query.execute(&mut **tx).await.map_err(|e| self.db(e))?;
-        }
-        Ok(())
-    }
-
-    /// Inserts (or replaces) a trip's coverage rows.
-    pub(crate) async fn insert_coverage(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        trip_id: &str,
-        coverage: &[(String, f64)],
-        region: Option<&str>,
-    ) -> Result<(), Error> {
-        for chunk in coverage.chunks(300) {
-            let sql = crate::values_sql(
-                "INSERT INTO coverage (trip_id, cell, t, region)",
-                chunk.len(),
-                4,
-                "ON CONFLICT (trip_id, cell) DO UPDATE SET t = excluded.t, region = excluded.region",
-            );
-            let mut query = sqlx::query(&sql);
-            for (cell, t) in chunk {
-                query = query.bind(trip_id).bind(cell).bind(*t).bind(region);
             }
             query.execute(&mut **tx).await.map_err(|e| self.db(e))?;
         }

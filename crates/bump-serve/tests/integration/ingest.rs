@@ -46,6 +46,17 @@ async fn a_retried_upload_is_counted_once_and_a_changed_one_refused() {
     assert_eq!(v["field"], "seq");
     assert_eq!(s.metric("streetbump_batches_accepted_total ").await, 1.0);
     assert_eq!(s.metric("streetbump_batches_duplicate_total ").await, 1.0);
+    // Each of the three answers took one write transaction, timed.
+    assert_eq!(
+        s.metric("streetbump_store_write_seconds_count{op=\"put_batches\"} ")
+            .await,
+        3.0
+    );
+    assert!(
+        s.metric("streetbump_store_write_seconds_max{op=\"put_batches\"} ")
+            .await
+            > 0.0
+    );
     s.stop().await;
 }
 

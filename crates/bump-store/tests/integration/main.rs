@@ -1,6 +1,8 @@
 //! Integration tests of the store, on SQLite and (when the test server is
 //! there) on PostgreSQL: the same interface must behave the same.
 
+/// Coverage in blocks: queries, the move from rows, damaged input.
+mod coverage;
 /// The filing outbox and reviews, through the `Outbox` interface.
 mod outbox;
 /// The Kafka runtime's evidence by region and recomputation queue.
@@ -39,4 +41,13 @@ pub async fn places(test: &str) -> Vec<Place> {
         out.push(Place::Url(url));
     }
     out
+}
+
+/// A resolution-13 cell `n` steps of about 11 m north of a fixed point, as
+/// H3 text.
+pub fn cell(n: u32) -> String {
+    h3o::LatLng::new(42.36 + f64::from(n) * 1e-4, -71.06)
+        .expect("valid")
+        .to_cell(h3o::Resolution::Thirteen)
+        .to_string()
 }

@@ -11,12 +11,17 @@ fn bump(id: &str, trip: &str) -> StoredBump {
     }
 }
 
+/// `cN` as a real cell.
+fn named(c: &str) -> String {
+    crate::cell(c.trim_start_matches('c').parse().expect("cN"))
+}
+
 fn evidence(trip: &str, region: &str, bumps: &[&str], cells: &[&str]) -> TripEvidence {
     TripEvidence {
         trip_id: trip.into(),
         region: region.into(),
         bumps: bumps.iter().map(|b| bump(b, trip)).collect(),
-        coverage: cells.iter().map(|c| ((*c).to_owned(), 2.0)).collect(),
+        coverage: cells.iter().map(|c| (named(c), 2.0)).collect(),
     }
 }
 
@@ -55,7 +60,7 @@ async fn a_region_stays_dirty_when_evidence_arrives_while_it_is_computed() {
         let cleared = s
             .recompute_region("r1", &halo, |ev| {
                 assert_eq!(ev.bumps.len(), 1);
-                assert_eq!(ev.coverage, vec![("t1".to_owned(), "c1".to_owned(), 2.0)]);
+                assert_eq!(ev.coverage, vec![("t1".to_owned(), named("c1"), 2.0)]);
                 vec![("k1".into(), "{\"n\":1}".into())]
             })
             .await
