@@ -1,4 +1,4 @@
-use bump_store::{Error, MIGRATIONS, Store};
+use bump_store::{Error, MIGRATIONS};
 use chrono::{TimeZone, Utc};
 
 use crate::cell;
@@ -73,70 +73,81 @@ async fn text_that_is_not_a_cell_is_refused_and_nothing_is_committed() {
 }
 
 /// A store written before coverage moved into blocks and batch bodies into
-/// their own table opens with its rows moved, none lost.
+/// their own table opens with its rows moved, none lost: on SQLite and on
+/// PostgreSQL.
 #[tokio::test]
 async fn a_store_of_the_old_layout_is_moved_into_blocks_and_bodies() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite:{}?mode=rwc", dir.path().join("streetbump.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
-    sqlx::raw_sql(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-    )
-    .execute(&pool)
-    .await
-    .expect("create");
-    for (v, name, sql, _) in MIGRATIONS.iter().filter(|m| m.0 < 5) {
-        sqlx::raw_sql(sql).execute(&pool).await.expect("old migration");
-        sqlx::query("INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01T00:00:00Z')")
-            .bind(v)
-            .bind(name)
-            .execute(&pool)
-            .await
-            .expect("record");
-    }
-    let rows: Vec<(String, String, f64)> = (0..60)
-        .map(|i| (format!("trip-{}", i % 3), cell(i * 7), f64::from(i)))
-        .collect();
-    for (trip, c, t) in &rows {
-        sqlx::query("INSERT INTO coverage (trip_id, cell, t, region) VALUES (?, ?, ?, NULL)")
-            .bind(trip)
-            .bind(c)
-            .bind(t)
-            .execute(&pool)
-            .await
-            .expect("old row");
-    }
-    for seq in 0..3 {
-        sqlx::query(
-            "INSERT INTO batches (trip_id, seq, device_id, body, digest, received_at)
-             VALUES ('trip-0', ?, 'dev', ?, 'd', '2026-01-01T00:00:00Z')",
-        )
-        .bind(seq)
-        .bind(format!("body {seq}").into_bytes())
+    sqlx::any::install_default_drivers();
+    for place in crate::places("a_store_of_the_old_layout_is_moved").await {
+        let (url, postgres) = match &place {
+            crate::Place::Dir(d) => (
+                format!("sqlite:{}?mode=rwc", d.path().join("streetbump.db").display()),
+                false,
+            ),
+            crate::Place::Url(u) => (u.clone(), true),
+        };
+        let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+        let int = if postgres { "BIGINT" } else { "INTEGER" };
+        sqlx::raw_sql(&format!(
+            "CREATE TABLE schema_migrations (version {int} PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        ))
         .execute(&pool)
         .await
-        .expect("old batch");
-    }
-    pool.close().await;
+        .expect("create");
+        for (v, name, sqlite, pg) in MIGRATIONS.iter().filter(|m| m.0 < 5) {
+            sqlx::raw_sql(if postgres { pg } else { sqlite })
+                .execute(&pool)
+                .await
+                .expect("old migration");
+            sqlx::query("INSERT INTO schema_migrations VALUES ($1, $2, '2026-01-01T00:00:00Z')")
+                .bind(*v)
+                .bind(*name)
+                .execute(&pool)
+                .await
+                .expect("record");
+        }
+        let rows: Vec<(String, String, f64)> = (0..60)
+            .map(|i| (format!("trip-{}", i % 3), cell(i * 7), f64::from(i)))
+            .collect();
+        for (trip, c, t) in &rows {
+            sqlx::query("INSERT INTO coverage (trip_id, cell, t) VALUES ($1, $2, $3)")
+                .bind(trip)
+                .bind(c)
+                .bind(t)
+                .execute(&pool)
+                .await
+                .expect("old row");
+        }
+        for seq in 0..3i64 {
+            sqlx::query(
+                "INSERT INTO batches (trip_id, seq, device_id, body, digest, received_at)
+                 VALUES ('trip-0', $1, 'dev', $2, 'd', '2026-01-01T00:00:00Z')",
+            )
+            .bind(seq)
+            .bind(format!("body {seq}").into_bytes())
+            .execute(&pool)
+            .await
+            .expect("old batch");
+        }
+        pool.close().await;
 
-    let s = Store::open(dir.path()).await.expect("migrate");
-    assert_eq!(
-        s.trip_batches("trip-0").await.expect("bodies"),
-        [b"body 0".to_vec(), b"body 1".to_vec(), b"body 2".to_vec()]
-    );
-    assert_eq!(s.stored_batches().await.expect("batches"), 3);
-    assert_eq!(
-        s.schema_version().await.expect("version"),
-        MIGRATIONS.last().expect("some").0
-    );
-    let mut want = rows.clone();
-    want.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    assert_eq!(s.coverage().await.expect("coverage"), want);
-    drop(s);
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
-    let old: Option<(String,)> = sqlx::query_as("SELECT name FROM sqlite_master WHERE name = 'coverage'")
-        .fetch_optional(&pool)
-        .await
-        .expect("query");
-    assert_eq!(old, None, "the old table is dropped");
+        let s = place.open().await;
+        assert_eq!(
+            s.schema_version().await.expect("version"),
+            MIGRATIONS.last().expect("some").0
+        );
+        let mut want = rows.clone();
+        want.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        assert_eq!(s.coverage().await.expect("coverage"), want);
+        assert_eq!(
+            s.trip_batches("trip-0").await.expect("bodies"),
+            [b"body 0".to_vec(), b"body 1".to_vec(), b"body 2".to_vec()]
+        );
+        assert_eq!(s.stored_batches().await.expect("batches"), 3);
+        drop(s);
+        // The old table is gone.
+        let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+        assert!(sqlx::query("SELECT 1 FROM coverage").fetch_all(&pool).await.is_err());
+        pool.close().await;
+    }
 }
