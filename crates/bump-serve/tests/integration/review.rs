@@ -47,6 +47,15 @@ async fn nothing_without_signing_in_and_every_action_recorded() {
         "{d}"
     );
     assert!(!d.to_string().contains("trip-0"), "trip ids never reach reviewers");
+    // Passes per day come from the stored coverage of the cluster's cells:
+    // every trip that hit it passed it.
+    let per_day: u64 = d["passes_per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["passes"].as_u64().unwrap())
+        .sum();
+    assert!(per_day >= clusters[0]["trips"].as_u64().unwrap() && per_day > 0, "{d}");
     assert_eq!(s.get("/api/clusters/8d2a306638a9a3f", &ana).await.0, 404);
 
     // Bad actions are named.
