@@ -175,6 +175,12 @@ impl Cascade {
         Ok(Self { sections })
     }
 
+    /// The sections, in the order a sample goes through them.
+    #[must_use]
+    pub fn sections(&self) -> &[Biquad] {
+        &self.sections
+    }
+
     /// An identity filter (no section).
     #[must_use]
     pub const fn identity() -> Self {

@@ -23,7 +23,7 @@ on the horizontal components: see [`estimate_yaw`].
 use nalgebra::{Rotation3, Vector3};
 use serde::{Deserialize, Serialize};
 
-use crate::biquad::{Cascade, FilterError};
+use crate::biquad::{Biquad, Cascade, FilterError};
 
 /// Parameters of [`Reorienter`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -73,8 +73,10 @@ pub struct Oriented {
 #[derive(Debug, Clone)]
 pub struct Reorienter {
     params: OrientParams,
-    slow: [Cascade; 3],
-    fast: [Cascade; 3],
+    // Second-order sections held by value, not as cascades: the per-sample
+    // loop keeps their states in registers instead of behind a pointer.
+    slow: [Biquad; 3],
+    fast: [Biquad; 3],
     hold_samples: usize,
     cos_shift: f64,
 }
@@ -85,11 +87,11 @@ impl Reorienter {
     /// # Errors
     /// [`FilterError`] when a cut-off is not below Nyquist.
     pub fn new(params: OrientParams, sample_rate_hz: f64) -> Result<Self, FilterError> {
-        let slow = Cascade::butter_lowpass(2, params.gravity_cutoff_hz, sample_rate_hz)?;
+        let slow = section(&Cascade::butter_lowpass(2, params.gravity_cutoff_hz, sample_rate_hz)?);
         // At 5 Hz the fast estimate's 1 Hz is still below Nyquist; clamp
         // for even lower rates so the design never fails on real phones.
         let fast_hz = params.shift_cutoff_hz.min(sample_rate_hz * 0.4);
-        let fast = Cascade::butter_lowpass(2, fast_hz, sample_rate_hz)?;
+        let fast = section(&Cascade::butter_lowpass(2, fast_hz, sample_rate_hz)?);
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
@@ -98,8 +100,8 @@ impl Reorienter {
         let hold_samples = (params.shift_hold_s * sample_rate_hz).ceil().max(1.0) as usize;
         Ok(Self {
             params,
-            slow: [slow.clone(), slow.clone(), slow],
-            fast: [fast.clone(), fast.clone(), fast],
+            slow: [slow; 3],
+            fast: [fast; 3],
             hold_samples,
             cos_shift: params.shift_angle_deg.to_radians().cos(),
         })
@@ -127,7 +129,8 @@ impl Reorienter {
         let head = &xyz[..xyz.len().min(self.hold_samples.max(3))];
         #[allow(clippy::cast_precision_loss, reason = "short head")]
         let n = head.len() as f64;
-        for (k, (s, f)) in self.slow.iter_mut().zip(self.fast.iter_mut()).enumerate() {
+        let (mut slow, mut fast) = (self.slow, self.fast);
+        for (k, (s, f)) in slow.iter_mut().zip(fast.iter_mut()).enumerate() {
             let m = head.iter().map(|v| v[k]).sum::<f64>() / n;
             s.settle(m);
             f.settle(m);
@@ -137,23 +140,15 @@ impl Reorienter {
         let settle = self.hold_samples * 2 + 1;
         for (i, v) in xyz.iter().enumerate() {
             let m = Vector3::new(v[0], v[1], v[2]);
-            let mut g = Vector3::new(
-                self.slow[0].step(v[0]),
-                self.slow[1].step(v[1]),
-                self.slow[2].step(v[2]),
-            );
-            let gf = Vector3::new(
-                self.fast[0].step(v[0]),
-                self.fast[1].step(v[1]),
-                self.fast[2].step(v[2]),
-            );
+            let mut g = Vector3::new(slow[0].step(v[0]), slow[1].step(v[1]), slow[2].step(v[2]));
+            let gf = Vector3::new(fast[0].step(v[0]), fast[1].step(v[1]), fast[2].step(v[2]));
             // The angle test without a division: g·gf < cos θ |g| |gf|.
             let dot = g.dot(&gf);
             let (gn2, gfn2) = (g.norm_squared(), gf.norm_squared());
             if gn2 > 0.0 && gfn2 > 0.0 && dot < self.cos_shift * (gn2 * gfn2).sqrt() {
                 disagree += 1;
                 if disagree >= self.hold_samples {
-                    for (k, s) in self.slow.iter_mut().enumerate() {
+                    for (k, s) in slow.iter_mut().enumerate() {
                         s.settle(gf[k]);
                     }
                     g = gf;
@@ -180,8 +175,14 @@ impl Reorienter {
         {
             out.gravity_mps2 = gsum / xyz.len() as f64;
         }
+        (self.slow, self.fast) = (slow, fast);
         out
     }
+}
+
+/// The one section of a second-order cascade.
+fn section(c: &Cascade) -> Biquad {
+    c.sections()[0]
 }
 
 /// `m` rotated by the smallest rotation that takes `up` to +Z. Per sample
