@@ -93,6 +93,10 @@ fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 "potholes passed by {}+ trips {}  with a likely pothole cluster {}  recall {:.3}",
                 p.min_trips, p.passed, p.found, p.recall
             )?;
+            if !p.missed.is_empty() {
+                let why: Vec<String> = p.missed.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                writeln!(o, "missed by the nearest cluster's state: {}", why.join(", "))?;
+            }
             writeln!(
                 o,
                 "likely pothole clusters {}  at a real pothole {}  precision {:.3}",

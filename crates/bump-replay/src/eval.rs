@@ -182,6 +182,12 @@ pub struct PotholeScore {
     pub real: usize,
     /// `real / clusters`.
     pub precision: f64,
+    /// Why the potholes not found were missed, judged by the most advanced
+    /// cluster within the radius: `likely_as_<class>` (likely, another
+    /// class), `uncertain` or `probably_fixed` (enough trips, confidence
+    /// short), `insufficient` (too few distinct trips hit it), or
+    /// `no_cluster`.
+    pub missed: BTreeMap<String, usize>,
 }
 
 /// The rule: potholes passed by at least five trips.
@@ -285,6 +291,25 @@ fn eval_clusters(
             .iter()
             .filter(|o| pothole_clusters.iter().any(|c| near(c, o)))
             .count();
+        let mut missed: BTreeMap<String, usize> = BTreeMap::new();
+        for o in counted.iter().filter(|o| !pothole_clusters.iter().any(|c| near(c, o))) {
+            // The furthest a nearby cluster got, from likely down.
+            let rank = |st: &str| {
+                ["likely", "uncertain", "probably_fixed", "insufficient"]
+                    .iter()
+                    .position(|s| *s == st)
+            };
+            let best = (0..status.len())
+                .filter(|&i| near(&(lat[i], lon[i]), o))
+                .filter_map(|i| rank(&status[i]).map(|r| (r, i)))
+                .min();
+            let why = match best {
+                None => "no_cluster".to_owned(),
+                Some((0, i)) => format!("likely_as_{}", classes[i]),
+                Some((_, i)) => status[i].clone(),
+            };
+            *missed.entry(why).or_default() += 1;
+        }
         let real = pothole_clusters
             .iter()
             .filter(|c| all_potholes.iter().any(|o| near(c, o)))
@@ -297,6 +322,7 @@ fn eval_clusters(
             clusters: pothole_clusters.len(),
             real,
             precision: ratio(real, pothole_clusters.len()),
+            missed,
         })
     } else {
         None
@@ -482,4 +508,58 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
         position_error_p90_m: quantile(errors, 0.9),
         clusters,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A point `m` metres north of a fixed one.
+    fn north(m: f64) -> (f64, f64) {
+        (42.36 + m / 111_195.0, -71.06)
+    }
+
+    #[test]
+    fn a_missed_pothole_is_put_down_to_the_furthest_nearby_cluster() {
+        // Five potholes 1 km apart, each passed by 6 trips; clusters beside
+        // four of them in different states.
+        let pos: Vec<(f64, f64)> = (0..5).map(|k| north(1000.0 * f64::from(k))).collect();
+        let obstacles: BTreeMap<String, (f64, f64)> =
+            pos.iter().enumerate().map(|(k, p)| (format!("o{k}"), *p)).collect();
+        let hit: BTreeMap<String, String> = obstacles.keys().map(|k| (k.clone(), "pothole".into())).collect();
+        let passed: BTreeMap<String, (String, usize)> =
+            obstacles.keys().map(|k| (k.clone(), ("pothole".into(), 6))).collect();
+        let rows = [
+            (0, 3.0, "likely", "pothole"),
+            (1, 4.0, "likely", "rough_road"),
+            (1, 2.0, "insufficient", "pothole"),
+            (2, 5.0, "uncertain", "pothole"),
+            (2, 1.0, "insufficient", "pothole"),
+            (3, 2.0, "insufficient", "pothole"),
+            (4, 40.0, "likely", "pothole"),
+        ];
+        let mut csv = String::from("cluster_id,lat,lon,status,class\n");
+        for (i, (k, off, st, cls)) in rows.iter().enumerate() {
+            let (lat, lon) = north(1000.0 * f64::from(*k) + off);
+            csv.push_str(&format!("c{i},{lat},{lon},{st},{cls}\n"));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("clusters.csv");
+        std::fs::write(&path, csv).expect("write");
+        let e = eval_clusters(&path, &obstacles, &hit, &passed, 15.0).expect("eval");
+        let p = e.potholes.expect("classes given");
+        assert_eq!((p.passed, p.found), (5, 1));
+        let want: BTreeMap<String, usize> = [
+            ("likely_as_rough_road", 1),
+            ("uncertain", 1),
+            ("insufficient", 1),
+            ("no_cluster", 1),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect();
+        assert_eq!(p.missed, want);
+        // The likely pothole cluster 40 m from o4 is at no real pothole.
+        assert_eq!((p.clusters, p.real), (2, 1));
+    }
 }
