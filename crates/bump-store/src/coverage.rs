@@ -93,7 +93,7 @@ impl Store {
     ) -> Result<(), Error> {
         let mut cells = Vec::with_capacity(coverage.len());
         for (c, t) in coverage {
-            let cell = c.parse::<CellIndex>().map_err(|e| Error::Corrupt {
+            let cell = c.parse::<CellIndex>().map_err(|e| Error::Invalid {
                 location: self.location().to_owned(),
                 what: format!("trip {trip_id}: coverage cell {c:?}: {e}"),
             })?;

@@ -182,6 +182,14 @@ pub enum Error {
         /// Latest version known.
         known: i64,
     },
+    /// A value was refused before it was stored.
+    #[error("database {location}: refused {what}")]
+    Invalid {
+        /// File or URL.
+        location: String,
+        /// What, and why.
+        what: String,
+    },
     /// A stored value could not be read.
     #[error("database {location}: {what}")]
     Corrupt {

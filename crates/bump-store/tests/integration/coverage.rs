@@ -59,7 +59,7 @@ async fn text_that_is_not_a_cell_is_refused_and_nothing_is_committed() {
             .expect("commit");
         let bad = vec![(cell(2), 2.0), ("8d2a30663zzzzzz".to_owned(), 3.0)];
         let e = s.commit_trip("trip-a", &[], &bad, t0, t0).await.expect_err("bad cell");
-        assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+        assert!(matches!(e, Error::Invalid { .. }), "{e}");
         assert!(
             e.to_string().contains("trip-a") && e.to_string().contains("8d2a30663zzzzzz"),
             "{e}"
