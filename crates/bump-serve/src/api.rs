@@ -552,14 +552,14 @@ pub(crate) async fn coverage(
         .transpose()?;
     let res = h3o::Resolution::try_from(COVERAGE_RES).map_err(internal)?;
     let mut cells: BTreeMap<h3o::CellIndex, std::collections::BTreeSet<String>> = BTreeMap::new();
-    for (trip, c, t) in state.store.coverage().await.map_err(internal)? {
-        if since.is_some_and(|s| t < s) || until.is_some_and(|u| t > u) {
-            continue;
-        }
-        if let Ok(cell) = c.parse::<h3o::CellIndex>()
-            && let Some(parent) = cell.parent(res)
-        {
-            cells.entry(parent).or_default().insert(trip);
+    for (trip, covered) in state.store.coverage_by_trip().await.map_err(internal)? {
+        for (cell, t) in covered {
+            if since.is_some_and(|s| t < s) || until.is_some_and(|u| t > u) {
+                continue;
+            }
+            if let Some(parent) = cell.parent(res) {
+                cells.entry(parent).or_default().insert(trip.clone());
+            }
         }
     }
     let out: Vec<Value> = cells

@@ -193,13 +193,7 @@ pub(crate) fn process(
 pub(crate) async fn load_index(state: &AppState) -> Result<(ClusterIndex, HashSet<String>), bump_store::Error> {
     let mut index = ClusterIndex::new(state.cfg.cluster);
     let mut trips = HashSet::new();
-    let mut cov: BTreeMap<String, BTreeMap<CellIndex, f64>> = BTreeMap::new();
-    for (trip, cell, t) in state.store.coverage().await? {
-        if let Ok(c) = cell.parse::<CellIndex>() {
-            cov.entry(trip).or_default().insert(c, t);
-        }
-    }
-    for (trip, cells) in &cov {
+    for (trip, cells) in &state.store.coverage_by_trip().await? {
         if let Ok(id) = TripId::new(trip.clone()) {
             index.add_coverage(&id, cells);
             trips.insert(trip.clone());

@@ -157,6 +157,16 @@ impl Store {
         Ok(())
     }
 
+    /// A block row's cells, or what is wrong with it.
+    fn block_cells(&self, r: &sqlx::any::AnyRow, trip: &str) -> Result<Vec<(CellIndex, f64)>, Error> {
+        let block: String = r.try_get("block").map_err(|e| self.db(e))?;
+        let blob: Vec<u8> = r.try_get("cells").map_err(|e| self.db(e))?;
+        decode(&blob).map_err(|what| Error::Corrupt {
+            location: self.location().to_owned(),
+            what: format!("coverage of trip {trip} in block {block}: {what}"),
+        })
+    }
+
     /// Rows (trip, block, cells) as coverage rows (trip, cell, first time),
     /// keeping the cells `keep` accepts.
     pub(crate) fn unpack_coverage(
@@ -167,12 +177,7 @@ impl Store {
         let mut out = Vec::new();
         for r in rows {
             let trip: String = r.try_get("trip_id").map_err(|e| self.db(e))?;
-            let block: String = r.try_get("block").map_err(|e| self.db(e))?;
-            let blob: Vec<u8> = r.try_get("cells").map_err(|e| self.db(e))?;
-            let cells = decode(&blob).map_err(|what| Error::Corrupt {
-                location: self.location().to_owned(),
-                what: format!("coverage of trip {trip} in block {block}: {what}"),
-            })?;
+            let cells = self.block_cells(r, &trip)?;
             out.extend(
                 cells
                     .into_iter()
@@ -183,19 +188,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Every trip's coverage: trip → cell → first time, decoded straight
+    /// from the blocks (no text per cell), as the cluster index loads it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`]; [`Error::Corrupt`] for a block that cannot be read.
+    pub async fn coverage_by_trip(&self) -> Result<BTreeMap<String, BTreeMap<CellIndex, f64>>, Error> {
+        let rows = sqlx::query(q!("SELECT trip_id, block, cells FROM coverage_blocks"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        let mut out: BTreeMap<String, BTreeMap<CellIndex, f64>> = BTreeMap::new();
+        for r in &rows {
+            let trip: String = r.try_get("trip_id").map_err(|e| self.db(e))?;
+            let cells = self.block_cells(r, &trip)?;
+            let map = out.entry(trip).or_default();
+            for (c, t) in cells {
+                map.entry(c).and_modify(|e| *e = e.min(t)).or_insert(t);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every coverage row: (trip, cell, first time), by trip and cell.
     ///
     /// # Errors
     ///
     /// [`Error::Db`]; [`Error::Corrupt`] for a block that cannot be read.
     pub async fn coverage(&self) -> Result<Vec<(String, String, f64)>, Error> {
-        let rows = sqlx::query(q!(
-            "SELECT trip_id, block, cells FROM coverage_blocks ORDER BY trip_id, block"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.db(e))?;
-        let mut out = self.unpack_coverage(&rows, |_| true)?;
+        let mut out: Vec<(String, String, f64)> = self
+            .coverage_by_trip()
+            .await?
+            .into_iter()
+            .flat_map(|(trip, cells)| cells.into_iter().map(move |(c, t)| (trip.clone(), c.to_string(), t)))
+            .collect();
         sort_rows(&mut out);
         Ok(out)
     }

@@ -57,6 +57,23 @@ async fn nothing_without_signing_in_and_every_action_recorded() {
         .sum();
     assert!(per_day >= clusters[0]["trips"].as_u64().unwrap() && per_day > 0, "{d}");
     assert_eq!(s.get("/api/clusters/8d2a306638a9a3f", &ana).await.0, 404);
+    // Where the six trips drove, from the stored coverage, by period.
+    let (st, cov) = s.get("/api/coverage", &ana).await;
+    assert_eq!(st, 200, "{cov}");
+    let cells = cov["cells"].as_array().unwrap();
+    assert!(cells.len() > 10, "{cov}");
+    assert!(
+        cells.iter().all(|c| (1..=6).contains(&c["trips"].as_u64().unwrap())),
+        "{cov}"
+    );
+    let (_, later) = s.get("/api/coverage?since=2026-04-02", &ana).await;
+    assert_eq!(
+        later["cells"].as_array().map(Vec::len),
+        Some(0),
+        "the trips drove on 2026-04-01: {later}"
+    );
+    let (_, that_day) = s.get("/api/coverage?since=2026-04-01&until=2026-04-01", &ana).await;
+    assert_eq!(that_day["cells"], cov["cells"]);
 
     // Bad actions are named.
     let (st, v) = s

@@ -22,6 +22,13 @@ async fn coverage_reads_back_by_trip_and_by_cell() {
         );
         assert!(all.contains(&("trip-a".into(), cell(7), 50.0)));
         assert!(all.contains(&("trip-a".into(), cell(399), 499.0)));
+        // The same, grouped by trip and typed.
+        let by_trip = s.coverage_by_trip().await.expect("by trip");
+        let flat: Vec<(String, String, f64)> = by_trip
+            .iter()
+            .flat_map(|(trip, cells)| cells.iter().map(move |(c, t)| (trip.clone(), c.to_string(), *t)))
+            .collect();
+        assert_eq!(flat, all);
 
         let near = s
             .coverage_in(&[cell(7), cell(300), "not a cell".into()])
