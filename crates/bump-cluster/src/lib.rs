@@ -541,6 +541,52 @@ impl ClusterIndex {
         }
     }
 
+    /// Takes a trip's bumps and coverage out, as when the trip is processed
+    /// again after a late batch and its new evidence replaces the old.
+    /// Returns whether the index held anything of it. Costs one pass over
+    /// the bumps and the covered cells, not a reload.
+    pub fn remove_trip(&mut self, trip: &TripId) -> bool {
+        let Some(&n) = self.trip_ids.get(trip) else {
+            return false;
+        };
+        let before = self.bumps.len();
+        let mut cells = HashSet::new();
+        self.bumps.retain(|(cell, b)| {
+            let keep = b.trip_id != *trip;
+            if !keep {
+                cells.insert(*cell);
+            }
+            keep
+        });
+        let mut found = self.bumps.len() != before;
+        if found {
+            self.bump_at = self
+                .bumps
+                .iter()
+                .enumerate()
+                .map(|(i, (_, b))| (b.bump_id, u32::try_from(i).unwrap_or(u32::MAX)))
+                .collect();
+            for c in cells {
+                if let Some(list) = self.cell_trips.get_mut(&c) {
+                    if let Ok(i) = list.binary_search(&n) {
+                        list.remove(i);
+                    }
+                    if list.is_empty() {
+                        self.cell_trips.remove(&c);
+                    }
+                }
+            }
+        }
+        self.coverage.retain(|_, list| {
+            if let Ok(i) = list.binary_search_by_key(&n, |&(k, _)| k) {
+                list.remove(i);
+                found = true;
+            }
+            !list.is_empty()
+        });
+        found
+    }
+
     /// The cells whose coverage [`ClusterIndex::clusters`] reads, given the
     /// bumps held now: those within `pass_k` of a mode. Coverage elsewhere
     /// changes no cluster until more bumps come, so a caller that has all

@@ -237,6 +237,74 @@ fn beta_survival_function() {
     assert!(beta_sf(0.25, 3.0, 12.0) < beta_sf(0.25, 3.0, 2.0));
 }
 
+/// A trip processed again: removing it and adding its new evidence gives
+/// the clusters a fresh index of the final evidence gives.
+#[test]
+fn a_trip_replaced_in_place_equals_a_fresh_index() {
+    let evidence = |trip: u32, shift: f64| {
+        let bumps: Vec<BumpObs> = [0.0, 40.0]
+            .iter()
+            .enumerate()
+            .map(|(j, x)| {
+                let k = u64::from(trip) * 3 + j as u64;
+                bump(
+                    trip,
+                    k,
+                    x + shift + 5.0 * noise(k),
+                    3.0 * noise(k + 1),
+                    1000.0 * f64::from(trip) + x / 10.0,
+                )
+            })
+            .collect();
+        (bumps, drive(1000.0 * f64::from(trip) - 10.0 + shift))
+    };
+    let id = |trip: u32| TripId::new(format!("t{trip}")).unwrap();
+    let mut live = ClusterIndex::new(ClusterParams::default());
+    for trip in 0..8 {
+        let (bumps, cov) = evidence(trip, 0.0);
+        bumps.into_iter().for_each(|b| {
+            live.add_bump(b);
+        });
+        live.add_coverage(&id(trip), &cov);
+    }
+    // Trip 3 again, its bumps 60 m further on; trip 9 never held.
+    assert!(live.remove_trip(&id(3)));
+    assert!(!live.remove_trip(&id(9)));
+    assert_eq!(live.len(), 14, "trip 3's two bumps are gone");
+    let (bumps3, cov3) = evidence(3, 60.0);
+    bumps3.iter().for_each(|b| {
+        live.add_bump(b.clone());
+    });
+    live.add_coverage(&id(3), &cov3);
+
+    let mut fresh = ClusterIndex::new(ClusterParams::default());
+    for trip in 0..8 {
+        let (bumps, cov) = if trip == 3 {
+            (bumps3.clone(), cov3.clone())
+        } else {
+            evidence(trip, 0.0)
+        };
+        bumps.into_iter().for_each(|b| {
+            fresh.add_bump(b);
+        });
+        fresh.add_coverage(&id(trip), &cov);
+    }
+    assert_eq!(live.len(), fresh.len());
+    assert_eq!(format!("{:?}", live.clusters()), format!("{:?}", fresh.clusters()));
+    // Removing it again and adding nothing equals never having had it.
+    assert!(live.remove_trip(&id(3)));
+    assert!(!live.remove_trip(&id(3)), "nothing of it is left");
+    let mut without = ClusterIndex::new(ClusterParams::default());
+    for trip in (0..8).filter(|t| *t != 3) {
+        let (bumps, cov) = evidence(trip, 0.0);
+        bumps.into_iter().for_each(|b| {
+            without.add_bump(b);
+        });
+        without.add_coverage(&id(trip), &cov);
+    }
+    assert_eq!(format!("{:?}", live.clusters()), format!("{:?}", without.clusters()));
+}
+
 proptest! {
     // Replaying the same bumps and passes in any order gives the same
     // clusters.

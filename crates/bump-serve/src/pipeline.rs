@@ -300,7 +300,6 @@ async fn clusterer(
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let mut rebuild = false;
         for ev in batch {
             let t0 = Instant::now();
             if let Some(why) = &ev.failed {
@@ -321,10 +320,12 @@ async fn clusterer(
             state.metrics.stage("commit", t0.elapsed().as_secs_f64());
             state.metrics.trips_processed.fetch_add(1, Ordering::Relaxed);
             state.metrics.bumps.fetch_add(ev.bumps.len() as u64, Ordering::Relaxed);
-            if seen.contains(&ev.trip_id) {
-                // Reprocessed (a late batch): its old evidence must go.
-                rebuild = true;
-            } else if let Ok(id) = TripId::new(ev.trip_id.clone()) {
+            if let Ok(id) = TripId::new(ev.trip_id.clone()) {
+                if !seen.insert(ev.trip_id.clone()) {
+                    // Processed again (a late batch): the new evidence
+                    // replaces the old, as in the store.
+                    index.remove_trip(&id);
+                }
                 let cells: BTreeMap<CellIndex, f64> = ev
                     .coverage
                     .iter()
@@ -336,15 +337,10 @@ async fn clusterer(
                         index.add_bump(obs);
                     }
                 }
-                seen.insert(ev.trip_id.clone());
             }
             if let Ok(mut s) = in_flight.lock() {
                 s.remove(&ev.trip_id);
             }
-        }
-        if rebuild && let Ok((i, s)) = load_index(&state).await {
-            index = i;
-            seen = s;
         }
         if let Ok(n) = state.store.pending_batches().await {
             state.pending.store(n, Ordering::Relaxed);
