@@ -1,6 +1,7 @@
 //! The embedded store's writes on the upload path: storing one batch (the
-//! acknowledgement waits for it) and committing one trip's evidence (which
-//! holds the writer every upload waits for).
+//! acknowledgement waits for it), committing one trip's evidence and
+//! replacing the clusters snapshot (both hold the writer every upload
+//! waits for).
 
 use std::hint::black_box;
 
