@@ -283,6 +283,28 @@ mod tests {
         assert!(decode(&bad).expect_err("not a cell").starts_with("cell 0x"));
     }
 
+    proptest::proptest! {
+        /// Any bytes decode to cells or to an error naming the fault, never
+        /// a panic; whatever decodes encodes back to the same bytes.
+        #[test]
+        fn any_blob_decodes_or_is_refused(blob in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            match decode(&blob) {
+                Ok(cells) => proptest::prop_assert_eq!(encode(&cells), blob),
+                Err(why) => proptest::prop_assert!(why.contains("bytes") || why.starts_with("cell 0x"), "{}", why),
+            }
+        }
+
+        /// Real cells with any times come back exactly.
+        #[test]
+        fn cells_round_trip(points in proptest::collection::vec((-80.0f64..80.0, -179.0f64..179.0, -1e10f64..1e10), 0..50)) {
+            let cells: Vec<(CellIndex, f64)> = points
+                .iter()
+                .map(|(lat, lon, t)| (h3o::LatLng::new(*lat, *lon).expect("valid").to_cell(Resolution::Thirteen), *t))
+                .collect();
+            proptest::prop_assert_eq!(decode(&encode(&cells)), Ok(cells));
+        }
+    }
+
     #[test]
     fn cells_group_by_parent_and_keep_their_first_time() {
         let a = cell(42.36, -71.06);
