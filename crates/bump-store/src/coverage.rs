@@ -109,20 +109,18 @@ impl Store {
                 (block.to_string(), region, encode(&cells))
             })
             .collect();
-        for chunk in blocks.chunks(100) {
-            let sql = crate::values_sql(
+        self.insert_many(
+            tx,
+            (
                 "INSERT INTO coverage_blocks (trip_id, block, region, cells)",
-                chunk.len(),
                 4,
                 "ON CONFLICT (trip_id, region, block) DO UPDATE SET cells = excluded.cells",
-            );
-            let mut query = sqlx::query(&sql);
-            for (block, region, cells) in chunk {
-                query = query.bind(trip_id).bind(block).bind(region).bind(cells);
-            }
-            query.execute(&mut **tx).await.map_err(|e| self.db(e))?;
-        }
-        Ok(())
+            ),
+            100,
+            &blocks,
+            |q, (block, region, cells)| q.bind(trip_id.to_owned()).bind(block).bind(region).bind(cells),
+        )
+        .await
     }
 
     /// Moves the row-per-cell coverage of a store written before

@@ -104,6 +104,34 @@ pub fn numbered(sql: &str) -> String {
     out
 }
 
+/// A query being built, its arguments bound as it goes.
+pub(crate) type AnyQuery<'a> = sqlx::query::Query<'a, Any, sqlx::any::AnyArguments<'a>>;
+
+impl Store {
+    /// Inserts `rows`, `per_statement` a statement: `head VALUES (…), …
+    /// tail` with `cols` columns, `bind` binding one row's values in order
+    /// (values from outside the rows are bound owned). Few statements keep
+    /// a transaction, and so the writer uploads wait for, short.
+    pub(crate) async fn insert_many<T>(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        (head, cols, tail): (&str, usize, &str),
+        per_statement: usize,
+        rows: &[T],
+        bind: impl for<'a> Fn(AnyQuery<'a>, &'a T) -> AnyQuery<'a>,
+    ) -> Result<(), Error> {
+        for chunk in rows.chunks(per_statement.max(1)) {
+            let sql = values_sql(head, chunk.len(), cols, tail);
+            let mut query = sqlx::query(&sql);
+            for r in chunk {
+                query = bind(query, r);
+            }
+            query.execute(&mut **tx).await.map_err(|e| self.db(e))?;
+        }
+        Ok(())
+    }
+}
+
 /// `head VALUES ($1, …), (…) tail` for `rows` rows of `cols` columns.
 pub(crate) fn values_sql(head: &str, rows: usize, cols: usize, tail: &str) -> String {
     let mut s = String::with_capacity(head.len() + tail.len() + rows * cols * 6);

@@ -250,19 +250,14 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.db(e))?;
-        for chunk in rows.chunks(200) {
-            let sql = crate::values_sql(
-                "INSERT INTO region_clusters (region, cluster_id, view)",
-                chunk.len(),
-                3,
-                "",
-            );
-            let mut query = sqlx::query(&sql);
-            for (id, view) in chunk {
-                query = query.bind(region).bind(id).bind(view);
-            }
-            query.execute(&mut *tx).await.map_err(|e| self.db(e))?;
-        }
+        self.insert_many(
+            &mut tx,
+            ("INSERT INTO region_clusters (region, cluster_id, view)", 3, ""),
+            200,
+            &rows,
+            |q, (id, view)| q.bind(region.to_owned()).bind(id).bind(view),
+        )
+        .await?;
         let cleared = match version {
             Some(v) => {
                 sqlx::query(q!("DELETE FROM dirty_regions WHERE region = ? AND version <= ?"))

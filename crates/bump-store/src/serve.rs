@@ -488,14 +488,14 @@ impl Store {
             .map_err(|e| self.db(e))?;
         // Many rows a statement: the writer every upload waits for is held
         // for this.
-        for chunk in clusters.chunks(200) {
-            let sql = crate::values_sql("INSERT INTO clusters (cluster_id, body)", chunk.len(), 2, "");
-            let mut query = sqlx::query(&sql);
-            for (id, body) in chunk {
-                query = query.bind(id).bind(body);
-            }
-            query.execute(&mut *tx).await.map_err(|e| self.db(e))?;
-        }
+        self.insert_many(
+            &mut tx,
+            ("INSERT INTO clusters (cluster_id, body)", 2, ""),
+            200,
+            clusters,
+            |q, (id, body)| q.bind(id).bind(body),
+        )
+        .await?;
         tx.commit().await.map_err(|e| self.db(e))
     }
 
@@ -656,27 +656,26 @@ impl Store {
         bumps: &[StoredBump],
         region: Option<&str>,
     ) -> Result<(), Error> {
-        for chunk in bumps.chunks(150) {
-            let sql = crate::values_sql(
+        self.insert_many(
+            tx,
+            (
                 "INSERT INTO bumps (bump_id, trip_id, t, obs, trace, region)",
-                chunk.len(),
                 6,
                 "ON CONFLICT (bump_id) DO UPDATE SET trip_id = excluded.trip_id, t = excluded.t,
                  obs = excluded.obs, trace = excluded.trace, region = excluded.region",
-            );
-            let mut query = sqlx::query(&sql);
-            for b in chunk {
-                query = query
-                    .bind(&b.bump_id)
+            ),
+            150,
+            bumps,
+            |q, b| {
+                q.bind(&b.bump_id)
                     .bind(&b.trip_id)
                     .bind(b.t)
                     .bind(&b.obs)
                     .bind(&b.trace)
-                    .bind(region);
-            }
-            query.execute(&mut **tx).await.map_err(|e| self.db(e))?;
-        }
-        Ok(())
+                    .bind(region.map(str::to_owned))
+            },
+        )
+        .await
     }
 }
 
