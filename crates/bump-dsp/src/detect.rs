@@ -202,10 +202,17 @@ impl Detector {
         let speed_mps = &speed_mps[..n];
         // One branch per sample, not two: the quiet samples are nearly all.
         let crosses = |k: usize| (y[k].abs() > thr[k]) & (speed_mps[k] >= p.min_speed_mps);
+        // Quiet samples are nearly all: test four per branch.
+        let next_crossing = |mut k: usize| {
+            while k + 4 <= n && !(crosses(k) | crosses(k + 1) | crosses(k + 2) | crosses(k + 3)) {
+                k += 4;
+            }
+            (k..n).find(|&k| crosses(k))
+        };
         let mut spans = Vec::new();
         let mut i = 0;
         while i < n {
-            let Some(start) = (i..n).find(|&k| crosses(k)) else {
+            let Some(start) = next_crossing(i) else {
                 break;
             };
             let mut end = start;
@@ -299,6 +306,20 @@ impl Detector {
     }
 }
 
+/// The larger of two finite numbers. `f64::max` also orders NaN, which
+/// costs four more instructions a call in the per-sample loops; the
+/// detector's inputs are finite (preprocessing drops NaN rows).
+#[inline]
+fn max(a: f64, b: f64) -> f64 {
+    if a > b { a } else { b }
+}
+
+/// The smaller of two finite numbers (see [`max`]).
+#[inline]
+fn min(a: f64, b: f64) -> f64 {
+    if a < b { a } else { b }
+}
+
 /// The running background of the threshold: an exponential mean of |a|
 /// over `noise_window_s`, each sample clipped at 3σ of the background so
 /// that a bump does not raise its own threshold.
@@ -337,9 +358,10 @@ impl Background {
 
     #[inline]
     fn threshold(&self, v: f64, mean_abs: f64) -> f64 {
-        (self.slope * v.max(self.min_speed))
-            .max(self.k_sigma * mean_abs)
-            .max(self.floor)
+        max(
+            max(self.slope * max(v, self.min_speed), self.k_sigma * mean_abs),
+            self.floor,
+        )
     }
 
     /// Writes the threshold of every sample of `y` (band-passed, m/s²) at
@@ -367,10 +389,10 @@ impl Background {
         let (y_rest, v_rest) = (yb.remainder(), vb.remainder());
         for ((ys, vs), ts) in yb.zip(vb).zip(tb) {
             let m = self.mean_abs;
-            let clip = (Self::CLIP * m).max(3e-3);
+            let clip = max(Self::CLIP * m, 3e-3);
             let mut u = [0.0; B];
             for (uj, yj) in u.iter_mut().zip(ys) {
-                *uj = yj.abs().min(clip);
+                *uj = min(yj.abs(), clip);
             }
             let mut mi = m;
             for ((t, &vj), &uj) in ts.iter_mut().zip(vs).zip(&u) {
@@ -385,10 +407,10 @@ impl Background {
             self.mean_abs = keep_block * m + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
         }
         let from = y.len() - y_rest.len();
-        let clip = (Self::CLIP * self.mean_abs).max(3e-3);
+        let clip = max(Self::CLIP * self.mean_abs, 3e-3);
         for ((t, &vj), &yj) in thr[from..].iter_mut().zip(v_rest).zip(y_rest) {
             *t = self.threshold(vj, self.mean_abs);
-            self.mean_abs = keep * self.mean_abs + alpha * yj.abs().min(clip);
+            self.mean_abs = keep * self.mean_abs + alpha * min(yj.abs(), clip);
         }
     }
 }
