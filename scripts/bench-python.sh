@@ -10,11 +10,9 @@
 # the two detectors agree. Results are in docs/performance.md.
 #
 # Environment (all optional):
-#   CARGO_TARGET_DIR   where the release binary and criterion results live
+#   CARGO_TARGET_DIR   where the release binary lives
 #   BENCH_VENV         virtualenv to use/create (default under TMPDIR)
 #   BENCH_WORK         scratch folder (default: a new one under TMPDIR)
-#   RUST_CORE_SAMPLES_PER_S  the Rust detection core's throughput; when
-#                      unset, criterion's detect/detector_100hz is run
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -74,28 +72,19 @@ py_wall=$(elapsed "$t0" "$t1")
 py "$py_dir/bench.py" core "$trips" 3 >"$work/py-core.json"
 py "$py_dir/bench.py" compare "$work/py" "$work/rust" >"$work/agreement.json"
 
-# 6. Rust detection core: criterion's detect/detector_100hz.
-if [ -z "${RUST_CORE_SAMPLES_PER_S:-}" ]; then
-    (cd "$root" && cargo bench --quiet -p bump-benches --bench detect -- detect/detector_100hz \
-        --warm-up-time 1 --measurement-time 3 >"$work/criterion-detect.log" 2>&1)
-    RUST_CORE_SAMPLES_PER_S=$(py - "$target/criterion/detect/detector_100hz/new" <<'EOF'
-import json, sys
-d = sys.argv[1]
-est = json.load(open(f"{d}/estimates.json"))
-thr = json.load(open(f"{d}/benchmark.json"))["throughput"]["Elements"]
-print(thr / (est["mean"]["point_estimate"] * 1e-9))
-EOF
-)
-fi
+# 6. Rust detection core over the same trips' segments, in memory, on one
+#    thread and on every core: `streetbump bench --core`.
+"$bin" bench --core "$trips" --out "$work/rust-core.json" >/dev/null
 
 # 7. The table.
-py - "$work" "$rust_wall" "$rust1_wall" "$py_wall" "$RUST_CORE_SAMPLES_PER_S" <<'EOF'
+py - "$work" "$rust_wall" "$rust1_wall" "$py_wall" <<'EOF'
 import json, os, sys
-work, rust_wall, rust1_wall, py_wall, rust_core = sys.argv[1], *map(float, sys.argv[2:])
+work, rust_wall, rust1_wall, py_wall = sys.argv[1], *map(float, sys.argv[2:])
 summary = json.load(open(os.path.join(work, "rust", "summary.json")))
 rust_samples = summary["samples"]
 run = json.load(open(os.path.join(work, "py", "run.json")))
 core = json.load(open(os.path.join(work, "py-core.json")))
+rust_core = json.load(open(os.path.join(work, "rust-core.json")))
 agree = json.load(open(os.path.join(work, "agreement.json")))
 py_rate = run["samples"] / py_wall
 py_core = core["samples"] / core["seconds"]
@@ -103,12 +92,14 @@ rows = [
     ("end to end, Rust replay (2 workers)", rust_samples, rust_wall, rust_samples / rust_wall, (rust_samples / rust_wall) / py_rate),
     ("end to end, Rust replay (1 worker)", rust_samples, rust1_wall, rust_samples / rust1_wall, (rust_samples / rust1_wall) / py_rate),
     ("end to end, numpy/scipy (1 process)", run["samples"], py_wall, py_rate, None),
-    ("detection core, Rust (criterion detect/detector_100hz)", None, None, rust_core, rust_core / py_core),
+    *[(f"detection core, Rust ({r['threads']} thread{'s' if r['threads'] > 1 else ''}, all segments, best pass)",
+       rust_core["input"]["samples"], r["seconds"], r["samples_per_s"], r["samples_per_s"] / py_core)
+      for r in rust_core["core"]],
     ("detection core, numpy/scipy (all segments, best of 3)", core["samples"], core["seconds"], py_core, None),
 ]
 print(f"{'':58} {'samples':>12} {'wall s':>9} {'samples/s':>12} {'Rust/Python':>12}")
 for name, n, wall, rate, ratio in rows:
-    print(f"{name:58} {'' if n is None else f'{n:,}':>12} {'' if wall is None else f'{wall:.2f}':>9} "
+    print(f"{name:58} {'' if n is None else f'{n:,}':>12} {'' if wall is None else f'{wall:.3f}':>9} "
           f"{rate / 1e6:>10.2f} M {'' if ratio is None else f'{ratio:.1f}x':>12}")
 print()
 rb, pb = agree["rust_bumps"], agree["python_bumps"]

@@ -11,6 +11,13 @@ has concurrent clients upload the trips' batches over HTTP at a set rate,
 measuring each acknowledgement's latency and, from the store, each trip's
 time from its final batch to its evidence being clustered.
 
+Core mode (`--core TRIPS`) reads recorded trips, preprocesses them all
+into memory and times the detection core alone (band-pass, background,
+threshold, merging, features: `bump_dsp::Detector::run`) over every
+segment, the best of at least three passes, on one thread and on every core: the
+figure `scripts/bench-python.sh` sets against numpy/scipy's core on the
+same segments.
+
 The simulation itself is not timed. Peak memory is the process's high-water
 mark (`VmHWM`), which includes the simulated trips held in memory.
 */
@@ -59,6 +66,11 @@ pub(crate) struct BenchArgs {
     /// Accelerometer samples per uploaded batch in serve mode.
     #[arg(long, default_value_t = 1000)]
     batch_samples: usize,
+    /// Time only the detection core over the preprocessed segments of the
+    /// recorded trips under this path (a file or folder, as `replay`
+    /// takes), instead of simulating.
+    #[arg(long, value_name = "TRIPS")]
+    core: Option<PathBuf>,
     /// Write the figures as JSON here too.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -84,6 +96,14 @@ struct Stage {
 }
 
 pub(crate) fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &a.core {
+        let report = core(path, &mut std::io::stdout().lock())?;
+        if let Some(p) = &a.out {
+            std::fs::write(p, serde_json::to_vec_pretty(&report)?)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut params = SimParams {
         seed: a.seed,
         trip_minutes: a.minutes,
@@ -118,6 +138,124 @@ pub(crate) fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One segment of preprocessed signal, as the detector takes it.
+struct CoreSegment {
+    fs: f64,
+    vertical: Vec<f64>,
+    speed_mps: Vec<f64>,
+}
+
+/// The detection core over every segment of the trips under `path`, on one
+/// thread and on every core.
+fn core(path: &std::path::Path, o: &mut impl Write) -> anyhow::Result<serde_json::Value> {
+    let cfg = PipelineConfig::default();
+    let mapping = cfg.input.resolve().context("column mapping")?;
+    let files = bump_replay::trip_files(path)?;
+    let mut segments = Vec::new();
+    for f in &files {
+        for read in bump_replay::read_trips(f, &mapping).with_context(|| format!("cannot read {}", f.display()))? {
+            let Ok(pre) = preprocess(&read.trip, &cfg.preprocess) else {
+                continue;
+            };
+            segments.extend(
+                pre.segments
+                    .into_iter()
+                    .filter(|s| !s.vertical.is_empty())
+                    .map(|s| CoreSegment {
+                        fs: s.fs,
+                        vertical: s.vertical,
+                        speed_mps: s.speed_mps,
+                    }),
+            );
+        }
+    }
+    anyhow::ensure!(!segments.is_empty(), "no preprocessed signal under {}", path.display());
+    // Longest first, so the threads finish together.
+    segments.sort_by_key(|s| std::cmp::Reverse(s.vertical.len()));
+    let samples: usize = segments.iter().map(|s| s.vertical.len()).sum();
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    writeln!(
+        o,
+        "core      {} files, {} segments, {samples} samples; detection core (band-pass, background, threshold, merging, features), best pass",
+        files.len(),
+        segments.len()
+    )?;
+    let mut rows = Vec::new();
+    let mut threads = vec![1];
+    if cores > 1 {
+        threads.push(cores);
+    }
+    for &n in &threads {
+        // The best of at least three passes and two seconds: one pass over
+        // a small city is tens of milliseconds, short enough for a timer
+        // tick or a page fault to show.
+        let (mut best, mut events, mut passes) = (f64::INFINITY, 0, 0);
+        let started = Instant::now();
+        while passes < 3 || (started.elapsed() < Duration::from_secs(2) && passes < 100) {
+            let (secs, ev) = core_pass(&segments, n, cfg.detect)?;
+            best = best.min(secs);
+            events = ev;
+            passes += 1;
+        }
+        #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+        let rate = samples as f64 / best;
+        writeln!(
+            o,
+            "threads {n:<3} {best:>8.4} s {:>10.2} M samples/s {events:>8} events",
+            rate / 1e6
+        )?;
+        rows.push(json!({"threads": n, "seconds": best, "samples_per_s": rate, "events": events}));
+    }
+    Ok(
+        json!({"input": {"path": path.display().to_string(), "files": files.len(), "segments": segments.len(), "samples": samples},
+        "machine": {"cores": cores}, "core": rows}),
+    )
+}
+
+/// One timed pass of the detector over every segment on `threads` threads,
+/// each taking the next segment as it finishes one. Detectors are designed
+/// per sample rate before the clock starts, as a long-running stage would
+/// hold them.
+fn core_pass(segments: &[CoreSegment], threads: usize, params: bump_dsp::DetectParams) -> anyhow::Result<(f64, usize)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut rates: Vec<u64> = segments.iter().map(|s| s.fs.to_bits()).collect();
+    rates.sort_unstable();
+    rates.dedup();
+    let design = || -> anyhow::Result<BTreeMap<u64, bump_dsp::Detector>> {
+        rates
+            .iter()
+            .map(|&r| Ok((r, bump_dsp::Detector::new(params, f64::from_bits(r))?)))
+            .collect()
+    };
+    let mut sets = (0..threads).map(|_| design()).collect::<anyhow::Result<Vec<_>>>()?;
+    let next = AtomicUsize::new(0);
+    let t0 = Instant::now();
+    let events: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = sets
+            .iter_mut()
+            .map(|dets| {
+                let next = &next;
+                scope.spawn(move || {
+                    let mut found = Vec::new();
+                    let mut count = 0;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(s) = segments.get(i) else { break };
+                        if let Some(d) = dets.get_mut(&s.fs.to_bits()) {
+                            found.clear();
+                            d.run(&s.vertical, &s.speed_mps, &mut found);
+                            count += found.len();
+                        }
+                    }
+                    count
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    Ok((t0.elapsed().as_secs_f64(), events))
 }
 
 fn pipeline(trips: &[bump_core::Trip], samples: usize, o: &mut impl Write) -> anyhow::Result<serde_json::Value> {

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `streetbump` binary, as real processes.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 
+/// `streetbump bench`: the detection core over recorded trips.
+mod bench;
 /// `streetbump classifier train` and classification in the replay.
 mod classifier;
 /// `streetbump replay --file` and `open311` against two test servers.
