@@ -1,7 +1,7 @@
 //! The detection core: band-pass, background, threshold, merging and
 //! features, per sample of preprocessed vertical acceleration.
 
-use bump_dsp::{Cascade, DetectParams, Detector};
+use bump_dsp::{Cascade, DetectParams, Detector, GainCascade};
 use bump_pipeline::{PipelineConfig, preprocess};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -36,6 +36,17 @@ fn detect(c: &mut Criterion) {
         b.iter(|| {
             buf.copy_from_slice(&seg.vertical);
             let mut f = bandpass.clone();
+            f.settle(buf[0]);
+            f.apply(black_box(&mut buf));
+            black_box(buf[buf.len() - 1])
+        });
+    });
+    // The same with the sections' gains gathered, as the detector runs it.
+    let gathered = GainCascade::new(&bandpass).unwrap_or_else(|| unreachable!("a Butterworth band-pass"));
+    g.bench_function("bandpass_gathered_100hz", |b| {
+        b.iter(|| {
+            buf.copy_from_slice(&seg.vertical);
+            let mut f = gathered.clone();
             f.settle(buf[0]);
             f.apply(black_box(&mut buf));
             black_box(buf[buf.len() - 1])

@@ -20,7 +20,7 @@ pub mod orient;
 pub mod resample;
 pub mod spectrum;
 
-pub use biquad::{Biquad, Cascade, FilterError};
+pub use biquad::{Biquad, Cascade, FilterError, GainCascade};
 pub use detect::{DetectParams, Detector, Event};
 pub use orient::{OrientParams, Oriented, Reorienter, YawFit, estimate_yaw};
 pub use resample::{Segment, resample_uniform};

@@ -9,7 +9,13 @@ fn core_mode_runs_the_detector_over_every_segment() {
     let out = tmp.path().join("core.json");
     let trips = bump_fixtures::fixture("city/trips");
     let o = Command::new(env!("CARGO_BIN_EXE_streetbump"))
-        .args(["bench", "--core", trips.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "bench",
+            "--core",
+            trips.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
