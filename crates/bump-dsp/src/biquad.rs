@@ -121,16 +121,43 @@ pub struct Cascade {
     sections: Vec<Biquad>,
 }
 
-/// [`Cascade::apply`] for `N` sections, copied into a fixed-size array so
-/// the per-sample loop over them unrolls.
-fn apply_n<const N: usize>(sections: &mut [Biquad], xs: &mut [f64]) {
-    let mut local: [Biquad; N] = std::array::from_fn(|i| sections[i]);
+/// One second-order section, stepped a sample at a time.
+trait Section: Copy {
+    fn step(&mut self, x: f64) -> f64;
+}
+
+impl Section for Biquad {
+    #[inline]
+    fn step(&mut self, x: f64) -> f64 {
+        Self::step(self, x)
+    }
+}
+
+/// Runs `sections` over `xs` in place, one pass, each output through
+/// `finish`. Up to four sections are copied into a fixed-size array so the
+/// per-sample loop over them unrolls and their states stay in registers.
+fn run_sections<S: Section>(sections: &mut [S], xs: &mut [f64], finish: impl Fn(f64) -> f64) {
+    match sections.len() {
+        1 => run_n::<S, 1>(sections, xs, finish),
+        2 => run_n::<S, 2>(sections, xs, finish),
+        3 => run_n::<S, 3>(sections, xs, finish),
+        4 => run_n::<S, 4>(sections, xs, finish),
+        _ => {
+            for x in xs.iter_mut() {
+                *x = finish(sections.iter_mut().fold(*x, |v, s| s.step(v)));
+            }
+        }
+    }
+}
+
+fn run_n<S: Section, const N: usize>(sections: &mut [S], xs: &mut [f64], finish: impl Fn(f64) -> f64) {
+    let mut local: [S; N] = std::array::from_fn(|i| sections[i]);
     for x in xs.iter_mut() {
         let mut v = *x;
         for s in &mut local {
             v = s.step(v);
         }
-        *x = v;
+        *x = finish(v);
     }
     sections.copy_from_slice(&local);
 }
@@ -216,17 +243,7 @@ impl Cascade {
     /// section runs them one after another. The arithmetic, and so the
     /// output, is the same bit for bit.
     pub fn apply(&mut self, xs: &mut [f64]) {
-        match self.sections.len() {
-            1 => apply_n::<1>(&mut self.sections, xs),
-            2 => apply_n::<2>(&mut self.sections, xs),
-            3 => apply_n::<3>(&mut self.sections, xs),
-            4 => apply_n::<4>(&mut self.sections, xs),
-            _ => {
-                for x in xs.iter_mut() {
-                    *x = self.step(*x);
-                }
-            }
-        }
+        run_sections(&mut self.sections, xs, |v| v);
     }
 
     /// Magnitude response at `f_hz` for sample rate `fs_hz`.
@@ -271,7 +288,9 @@ impl UnitSection {
         self.y = [y; 2];
         y
     }
+}
 
+impl Section for UnitSection {
     #[inline]
     fn step(&mut self, x: f64) -> f64 {
         let ahead = (x + self.c * self.x[0] + self.x[1]) - self.a[1] * self.y[1];
@@ -296,19 +315,6 @@ impl UnitSection {
 pub struct GainCascade {
     sections: Vec<UnitSection>,
     gain: f64,
-}
-
-/// [`GainCascade::apply`] for `N` sections (see `apply_n`).
-fn apply_unit_n<const N: usize>(sections: &mut [UnitSection], gain: f64, xs: &mut [f64]) {
-    let mut local: [UnitSection; N] = std::array::from_fn(|i| sections[i]);
-    for x in xs.iter_mut() {
-        let mut v = *x;
-        for s in &mut local {
-            v = s.step(v);
-        }
-        *x = v * gain;
-    }
-    sections.copy_from_slice(&local);
 }
 
 impl GainCascade {
@@ -347,18 +353,7 @@ impl GainCascade {
     /// Filters a whole signal in place, in one pass (see [`Cascade::apply`]).
     pub fn apply(&mut self, xs: &mut [f64]) {
         let gain = self.gain;
-        match self.sections.len() {
-            1 => apply_unit_n::<1>(&mut self.sections, gain, xs),
-            2 => apply_unit_n::<2>(&mut self.sections, gain, xs),
-            3 => apply_unit_n::<3>(&mut self.sections, gain, xs),
-            4 => apply_unit_n::<4>(&mut self.sections, gain, xs),
-            _ => {
-                for x in xs.iter_mut() {
-                    let v = self.sections.iter_mut().fold(*x, |v, s| s.step(v));
-                    *x = v * gain;
-                }
-            }
-        }
+        run_sections(&mut self.sections, xs, |v| v * gain);
     }
 }
 

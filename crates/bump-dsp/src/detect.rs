@@ -195,15 +195,7 @@ impl Detector {
         let mean_abs = self.filtered[..head].iter().map(|x| x.abs()).sum::<f64>() / head as f64;
         self.threshold.clear();
         self.threshold.resize(n, 0.0);
-        let mut bg = Background {
-            alpha,
-            keep: 1.0 - alpha,
-            k_sigma: p.k_sigma * 1.2533,
-            slope: p.accel_per_speed_hz,
-            min_speed: p.min_speed_mps,
-            floor: p.min_threshold_mps2,
-            mean_abs,
-        };
+        let mut bg = Background::new(&p, alpha, mean_abs);
         bg.thresholds(&self.filtered, speed_mps, &mut self.threshold);
 
         // Crossings, merged by road distance or time.
@@ -364,6 +356,20 @@ impl Background {
     /// while the background ramps up from silence (property-tested).
     /// Below, the clip is refreshed every sample.
     const MAX_BLOCK_SHARE: f64 = 0.01;
+
+    /// The background of `p` with update weight `alpha` per sample,
+    /// starting from a mean |a| of `mean_abs`.
+    fn new(p: &DetectParams, alpha: f64, mean_abs: f64) -> Self {
+        Self {
+            alpha,
+            keep: 1.0 - alpha,
+            k_sigma: p.k_sigma * 1.2533,
+            slope: p.accel_per_speed_hz,
+            min_speed: p.min_speed_mps,
+            floor: p.min_threshold_mps2,
+            mean_abs,
+        }
+    }
 
     #[inline]
     fn threshold(&self, v: f64, mean_abs: f64) -> f64 {
@@ -529,15 +535,7 @@ mod tests {
         ) {
             let p = DetectParams::default();
             let alpha = 1.0 - (-1.0 / fs / p.noise_window_s).exp();
-            let mut bg = Background {
-                alpha,
-                keep: 1.0 - alpha,
-                k_sigma: p.k_sigma * 1.2533,
-                slope: p.accel_per_speed_hz,
-                min_speed: p.min_speed_mps,
-                floor: p.min_threshold_mps2,
-                mean_abs: m0,
-            };
+            let mut bg = Background::new(&p, alpha, m0);
             let speed = vec![v; y.len()];
             let want = per_sample_thresholds(&bg, &y, &speed);
             let mut got = vec![0.0; y.len()];
