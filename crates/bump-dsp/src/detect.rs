@@ -107,9 +107,7 @@ pub struct Event {
 pub struct Detector {
     params: DetectParams,
     fs: f64,
-    filter: Cascade,
-    /// The same band-pass with its gains gathered: what runs.
-    fast: Option<GainCascade>,
+    filter: BandPass,
     bands: BandEnergy,
     filtered: Vec<f64>,
     threshold: Vec<f64>,
@@ -134,8 +132,7 @@ impl Detector {
         Ok(Self {
             params,
             fs: sample_rate_hz,
-            fast: GainCascade::new(&filter),
-            filter,
+            filter: GainCascade::new(&filter).map_or(BandPass::Designed(filter), BandPass::Gathered),
             bands: BandEnergy::new(win),
             filtered: Vec::new(),
             threshold: Vec::new(),
@@ -171,15 +168,7 @@ impl Detector {
         // first value, with no start-up transient.
         self.filtered.clear();
         self.filtered.extend_from_slice(vertical);
-        if let Some(fast) = &self.fast {
-            let mut f = fast.clone();
-            f.settle(vertical[0]);
-            f.apply(&mut self.filtered);
-        } else {
-            let mut f = self.filter.clone();
-            f.settle(vertical[0]);
-            f.apply(&mut self.filtered);
-        }
+        self.filter.run_settled(&mut self.filtered);
 
         // Background: exponential mean of |a| with outliers clipped, so a
         // bump does not raise its own threshold. Seeded from the first
@@ -201,9 +190,9 @@ impl Detector {
         // Crossings, merged by road distance or time.
         let (y, thr) = (&self.filtered[..n], &self.threshold[..n]);
         let speed_mps = &speed_mps[..n];
-        // One branch per sample, not two: the quiet samples are nearly all.
+        // Quiet samples are nearly all, so they are tested four to a
+        // branch, each without a branch of its own.
         let crosses = |k: usize| (y[k].abs() > thr[k]) & (speed_mps[k] >= p.min_speed_mps);
-        // Quiet samples are nearly all: test four per branch.
         let next_crossing = |mut k: usize| {
             while k + 4 <= n && !(crosses(k) | crosses(k + 1) | crosses(k + 2) | crosses(k + 3)) {
                 k += 4;
@@ -303,6 +292,35 @@ impl Detector {
             up_first,
             band_energy,
             score: y[peak].abs() / thr[peak],
+        }
+    }
+}
+
+/// The detector's band-pass: with its sections' gains gathered whenever
+/// the design allows (every Butterworth design does), as designed
+/// otherwise.
+#[derive(Debug, Clone)]
+enum BandPass {
+    Gathered(GainCascade),
+    Designed(Cascade),
+}
+
+impl BandPass {
+    /// Filters `xs` in place from a state settled on its first value, so
+    /// a segment starts without a transient.
+    fn run_settled(&self, xs: &mut [f64]) {
+        let Some(&x0) = xs.first() else { return };
+        match self {
+            Self::Gathered(f) => {
+                let mut f = f.clone();
+                f.settle(x0);
+                f.apply(xs);
+            }
+            Self::Designed(f) => {
+                let mut f = f.clone();
+                f.settle(x0);
+                f.apply(xs);
+            }
         }
     }
 }
@@ -466,7 +484,7 @@ mod tests {
     fn the_band_pass_runs_with_its_gains_gathered_at_every_rate() {
         for fs in [5.0, 10.0, 20.0, 44.0, 50.0, 100.0, 200.0, 400.0] {
             let det = Detector::new(DetectParams::default(), fs).unwrap();
-            assert!(det.fast.is_some(), "{fs} Hz");
+            assert!(matches!(det.filter, BandPass::Gathered(_)), "{fs} Hz");
         }
     }
 
