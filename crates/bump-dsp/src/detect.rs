@@ -166,9 +166,7 @@ impl Detector {
         let dt = 1.0 / self.fs;
         // Filter with a settled state: the segment starts at rest on its
         // first value, with no start-up transient.
-        self.filtered.clear();
-        self.filtered.extend_from_slice(vertical);
-        self.filter.run_settled(&mut self.filtered);
+        self.filter.run_settled(vertical, &mut self.filtered);
 
         // Background: exponential mean of |a| with outliers clipped, so a
         // bump does not raise its own threshold. Seeded from the first
@@ -306,20 +304,23 @@ enum BandPass {
 }
 
 impl BandPass {
-    /// Filters `xs` in place from a state settled on its first value, so
-    /// a segment starts without a transient.
-    fn run_settled(&self, xs: &mut [f64]) {
-        let Some(&x0) = xs.first() else { return };
+    /// Filters `src` into `dst` (cleared first) from a state settled on
+    /// its first value, so a segment starts without a transient.
+    fn run_settled(&self, src: &[f64], dst: &mut Vec<f64>) {
+        let Some(&x0) = src.first() else {
+            dst.clear();
+            return;
+        };
         match self {
             Self::Gathered(f) => {
                 let mut f = f.clone();
                 f.settle(x0);
-                f.apply(xs);
+                f.apply_from(src, dst);
             }
             Self::Designed(f) => {
                 let mut f = f.clone();
                 f.settle(x0);
-                f.apply(xs);
+                f.apply_from(src, dst);
             }
         }
     }
