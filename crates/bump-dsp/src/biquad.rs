@@ -133,6 +133,12 @@ impl Section for Biquad {
     }
 }
 
+/// Takes `x` through every section in turn.
+#[inline]
+fn through<S: Section>(sections: &mut [S], x: f64) -> f64 {
+    sections.iter_mut().fold(x, |v, s| s.step(v))
+}
+
 /// Runs `sections` over `xs` in place, one pass, each output through
 /// `finish`. Up to four sections are copied into a fixed-size array so the
 /// per-sample loop over them unrolls and their states stay in registers.
@@ -144,7 +150,7 @@ fn run_sections<S: Section>(sections: &mut [S], xs: &mut [f64], finish: impl Fn(
         4 => run_n::<S, 4>(sections, xs, finish),
         _ => {
             for x in xs.iter_mut() {
-                *x = finish(sections.iter_mut().fold(*x, |v, s| s.step(v)));
+                *x = finish(through(sections, *x));
             }
         }
     }
@@ -153,11 +159,7 @@ fn run_sections<S: Section>(sections: &mut [S], xs: &mut [f64], finish: impl Fn(
 fn run_n<S: Section, const N: usize>(sections: &mut [S], xs: &mut [f64], finish: impl Fn(f64) -> f64) {
     let mut local: [S; N] = std::array::from_fn(|i| sections[i]);
     for x in xs.iter_mut() {
-        let mut v = *x;
-        for s in &mut local {
-            v = s.step(v);
-        }
-        *x = finish(v);
+        *x = finish(through(&mut local, *x));
     }
     sections.copy_from_slice(&local);
 }
@@ -173,10 +175,7 @@ fn run_sections_into<S: Section>(sections: &mut [S], src: &[f64], dst: &mut Vec<
         2 => run_n_into::<S, 2>(sections, src, dst, finish),
         3 => run_n_into::<S, 3>(sections, src, dst, finish),
         4 => run_n_into::<S, 4>(sections, src, dst, finish),
-        _ => dst.extend(
-            src.iter()
-                .map(|&x| finish(sections.iter_mut().fold(x, |v, s| s.step(v)))),
-        ),
+        _ => dst.extend(src.iter().map(|&x| finish(through(sections, x)))),
     }
 }
 
@@ -190,11 +189,7 @@ fn run_n_into<S: Section, const N: usize>(
     let mut block = [0.0; 64];
     for chunk in src.chunks(block.len()) {
         for (y, &x) in block.iter_mut().zip(chunk) {
-            let mut v = x;
-            for s in &mut local {
-                v = s.step(v);
-            }
-            *y = finish(v);
+            *y = finish(through(&mut local, x));
         }
         dst.extend_from_slice(&block[..chunk.len()]);
     }
