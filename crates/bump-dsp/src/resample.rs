@@ -76,9 +76,12 @@ fn resample_run(t: &[f64], xyz: &[[f64; 3]], fs: f64) -> Segment {
     let n = (span * fs + 1e-9).floor() as usize + 1;
     let mut out = Vec::with_capacity(n);
     let mut j = 0;
+    // A multiply per sample, not a divide: the grid's times differ from
+    // `Segment::time`'s by under a picosecond.
+    let dt = fs.recip();
     for k in 0..n {
         #[allow(clippy::cast_precision_loss, reason = "sample counts fit f64")]
-        let tk = t0 + k as f64 / fs;
+        let tk = t0 + k as f64 * dt;
         while j + 2 < t.len() && t[j + 1] < tk {
             j += 1;
         }

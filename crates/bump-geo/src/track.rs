@@ -226,6 +226,56 @@ impl Track {
     pub fn cursor(&self) -> TrackCursor<'_> {
         TrackCursor { track: self, i: 0 }
     }
+
+    /// The speed at each of the `n` times `t0 + k / fs`, as
+    /// [`TrackCursor::at`] gives it (NaN where it gives none), m/s. A
+    /// sample-rate grid has some hundred samples between two fixes, so
+    /// each interval's slope is worked out once rather than per sample.
+    #[must_use]
+    pub fn speeds_on_grid(&self, t0: f64, fs: f64, n: usize, max_extrapolation_s: f64) -> Vec<f64> {
+        let p = &self.points;
+        let mut out = Vec::with_capacity(n);
+        let (Some(first), Some(last)) = (p.first(), p.last()) else {
+            out.resize(n, f64::NAN);
+            return out;
+        };
+        // The interval `p[i]..p[i + 1]` holding the current time, and its
+        // start speed and slope.
+        let mut i = usize::MAX;
+        let (mut ta, mut va, mut slope) = (0.0, 0.0, 0.0);
+        let dt = fs.recip();
+        for k in 0..n {
+            #[allow(clippy::cast_precision_loss, reason = "sample counts fit f64")]
+            let t = t0 + k as f64 * dt;
+            let v = if t <= first.t {
+                if first.t - t <= max_extrapolation_s {
+                    first.speed_mps
+                } else {
+                    f64::NAN
+                }
+            } else if t >= last.t {
+                if t - last.t <= max_extrapolation_s {
+                    last.speed_mps
+                } else {
+                    f64::NAN
+                }
+            } else {
+                // first.t < t < last.t: an interval with p[j].t <= t <
+                // p[j + 1].t exists.
+                if i == usize::MAX || p[i + 1].t <= t {
+                    let j = if i == usize::MAX { 0 } else { i };
+                    i = j + p[j..].partition_point(|q| q.t <= t) - 1;
+                    let (a, b) = (&p[i], &p[i + 1]);
+                    ta = a.t;
+                    va = a.speed_mps;
+                    slope = (b.speed_mps - a.speed_mps) / (b.t - a.t);
+                }
+                va + (t - ta) * slope
+            };
+            out.push(v);
+        }
+        out
+    }
 }
 
 /// Interpolates a [`Track`] at non-decreasing times.
@@ -286,6 +336,64 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    proptest::proptest! {
+        /// The grid's speeds are the cursor's, to rounding: fixes with
+        /// jittered times (some repeated, which `build` drops), grids that
+        /// start before, inside or after the track.
+        #[test]
+        fn speeds_on_grid_are_the_cursor_s(
+            gaps in proptest::collection::vec(0.0..3.0_f64, 0..40),
+            speeds in proptest::collection::vec(0.0..40.0_f64, 40),
+            start in -5.0..60.0_f64,
+            fs in 1.0..200.0_f64,
+            n in 0usize..3000,
+            extrapolation in 0.0..3.0_f64,
+        ) {
+            let mut t = 1_700_000_000.0;
+            let fixes: Vec<GpsFix> = gaps
+                .iter()
+                .zip(&speeds)
+                .map(|(g, v)| {
+                    t += g;
+                    let (lat, lon) = destination(42.35, -71.06, 90.0, (t - 1_700_000_000.0) * 10.0);
+                    GpsFix { t, lat, lon, speed_mps: Some(*v), accuracy_m: Some(5.0), heading_deg: None }
+                })
+                .collect();
+            let (track, _) = Track::build(&fixes, &TrackParams::default());
+            let t0 = 1_700_000_000.0 + start;
+            let grid = track.speeds_on_grid(t0, fs, n, extrapolation);
+            proptest::prop_assert_eq!(grid.len(), n);
+            let mut c = track.cursor();
+            for (k, v) in grid.iter().enumerate() {
+                let want = c.at(t0 + k as f64 / fs, extrapolation).map_or(f64::NAN, |p| p.speed_mps);
+                proptest::prop_assert!(
+                    (v.is_nan() && want.is_nan()) || (v - want).abs() <= 1e-9 * (1.0 + want.abs()),
+                    "sample {}: {} against {}", k, v, want
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn speeds_on_grid_interpolate_and_stop_past_the_ends() {
+        let mut fixes = straight(3, 10.0, Some(10.0));
+        fixes[1].speed_mps = Some(20.0);
+        fixes[2].speed_mps = Some(20.0);
+        let (track, _) = Track::build(&fixes, &TrackParams::default());
+        let t0 = fixes[0].t - 1.0;
+        // Every half second from 1 s before the first fix to 2 s after
+        // the last, extrapolating by up to 1 s.
+        let v = track.speeds_on_grid(t0, 2.0, 9, 1.0);
+        let want = [10.0, 10.0, 10.0, 15.0, 20.0, 20.0, 20.0, 20.0, 20.0];
+        for (k, (got, want)) in v.iter().zip(want).enumerate() {
+            assert!((got - want).abs() < 1e-9, "sample {k}: {got}");
+        }
+        let v = track.speeds_on_grid(t0 - 5.0, 1.0, 2, 1.0);
+        assert!(v.iter().all(|x| x.is_nan()), "{v:?}");
+        let (empty, _) = Track::build(&[], &TrackParams::default());
+        assert!(empty.speeds_on_grid(t0, 10.0, 3, 1.0).iter().all(|x| x.is_nan()));
     }
 
     #[test]

@@ -229,7 +229,6 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
     };
 
     let mut segments = Vec::new();
-    let mut cursor = track.cursor();
     let mut gsum = 0.0;
     let mut yaw_pairs = Vec::new();
     for seg in resample_uniform(&t, &xyz, fs, cfg.max_gap_s) {
@@ -262,13 +261,7 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
                 seg.xyz.iter().map(|v| v[k]).collect()
             }
         };
-        let speed_mps: Vec<f64> = (0..seg.xyz.len())
-            .map(|k| {
-                cursor
-                    .at(seg.time(k), cfg.max_gps_extrapolation_s)
-                    .map_or(f64::NAN, |p| p.speed_mps)
-            })
-            .collect();
+        let speed_mps = track.speeds_on_grid(seg.t0, seg.fs, seg.xyz.len(), cfg.max_gps_extrapolation_s);
         rep.samples_without_gps += speed_mps.iter().filter(|v| v.is_nan()).count();
         // While the phone moves in its holder, its jolts are handling, not
         // road: no speed there means no detection.
