@@ -118,7 +118,16 @@ fn cluster(c: &mut Criterion) {
     let mut g = c.benchmark_group("coverage");
     g.throughput(Throughput::Elements(track.len() as u64));
     g.bench_function("coverage_cells_20min", |b| {
-        b.iter(|| black_box(coverage_cells(black_box(&track), cfg.cluster.min_pass_speed_mps).len()));
+        b.iter(|| {
+            black_box(
+                coverage_cells(
+                    black_box(&track),
+                    cfg.cluster.min_pass_speed_mps,
+                    cfg.cluster.coverage_step_m,
+                )
+                .len(),
+            )
+        });
     });
     g.finish();
 }

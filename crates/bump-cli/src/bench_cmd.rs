@@ -300,7 +300,7 @@ fn pipeline(trips: &[bump_core::Trip], samples: usize, o: &mut impl Write) -> an
         let track: Vec<TrackSample> = pre.track.points().iter().map(TrackSample::from).collect();
         let mut cov = Default::default();
         time("5 coverage", track.len(), &mut || {
-            cov = coverage_cells(&track, cfg.cluster.min_pass_speed_mps)
+            cov = coverage_cells(&track, cfg.cluster.min_pass_speed_mps, cfg.cluster.coverage_step_m)
         });
         let nb = bumps.len();
         bumps_total += nb;

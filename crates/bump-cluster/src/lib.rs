@@ -89,6 +89,9 @@ pub struct ClusterParams {
     /// disk lies within this of the cluster's axis (of its heading, for a
     /// one-way cluster), degrees; 180 counts every trip.
     pub pass_heading_tol_deg: f64,
+    /// Distance between the points of a track where coverage looks up the
+    /// cell, m (see [`coverage_cells`]).
+    pub coverage_step_m: f64,
 }
 
 impl Default for ClusterParams {
@@ -106,6 +109,7 @@ impl Default for ClusterParams {
             min_pass_speed_mps: 2.0,
             min_pass_rate_hz: 0.0,
             pass_heading_tol_deg: 60.0,
+            coverage_step_m: 4.0,
         }
     }
 }
@@ -198,27 +202,31 @@ impl From<&bump_geo::track::TrackPoint> for TrackSample {
     }
 }
 
-/// Distance between the points of a track segment where its cell is
-/// looked up, m: under the 6 m between neighbouring cells' centres, so two
-/// successive points fall in the same or in adjacent cells, except where
-/// the line clips a corner; then the cells between are filled in along the
-/// grid. Far fewer lookups than sampling every metre or so, for the same
-/// cells but the odd corner clipped by under 4 m.
-pub(crate) const COVERAGE_STEP_M: f64 = 4.0;
-
-/// The cells a track drove through at speed, with the first time in each:
-/// segments between points are sampled every [`COVERAGE_STEP_M`] and
-/// cells skipped between two samples are filled in along the grid
-/// (times interpolated).
+/// The cells a track drove through at speed, with the first time in each.
+///
+/// Segments between points are sampled every `step_m` (clamped to 0.5–50
+/// m). Where two successive samples fall in cells that do not touch, the
+/// line between them is halved (up to three times) until they do, and the
+/// grid's path fills in whatever is left (times interpolated). With steps
+/// under the 6 m between neighbouring cells' centres (the default 4 m),
+/// every cell the line runs through for a step or more is found; longer
+/// steps take fewer look-ups but miss more of the cells whose corner the
+/// line crosses between two cells that touch (measured in
+/// `docs/clustering.md`).
 #[must_use]
-pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64) -> BTreeMap<CellIndex, f64> {
+pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64, step_m: f64) -> BTreeMap<CellIndex, f64> {
+    let step_m = if step_m.is_finite() {
+        step_m.clamp(0.5, 50.0)
+    } else {
+        4.0
+    };
     let mut out: BTreeMap<CellIndex, f64> = BTreeMap::new();
     let mut note = |c: CellIndex, t: f64| {
         let e = out.entry(c).or_insert(t);
         *e = e.min(t);
     };
-    // The last cell noted and its time, within a run of segments at speed.
-    let mut last: Option<(CellIndex, f64)> = None;
+    // The last point placed, within a run of segments at speed.
+    let mut last: Option<Placed> = None;
     for w in track.windows(2) {
         let (a, b) = (w[0], w[1]);
         if a.speed_mps.min(b.speed_mps) < min_speed_mps {
@@ -231,7 +239,7 @@ pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64) -> BTreeMap<Cel
             clippy::cast_sign_loss,
             reason = "bounded, positive"
         )]
-        let steps = ((d / COVERAGE_STEP_M).ceil() as usize).clamp(1, 10_000);
+        let steps = ((d / step_m).ceil() as usize).clamp(1, 10_000);
         // While a run goes on, this segment's start is the last one's end,
         // whose cell is `last` already.
         let first = usize::from(last.is_some());
@@ -247,19 +255,65 @@ pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64) -> BTreeMap<Cel
                     a.lon + f * (b.lon - a.lon),
                 )
             };
-            let Some(c) = cell_of(lat, lon) else {
+            let Some(here) = Placed::at(t, lat, lon) else {
                 last = None;
                 continue;
             };
             match last {
-                Some((p, _)) if p == c => continue,
-                Some((p, tp)) if !p.is_neighbor_with(c).unwrap_or(true) => fill_path(p, tp, c, t, &mut note),
-                _ => note(c, t),
+                Some(p) => bridge(p, here, BISECTIONS, &mut note),
+                None => note(here.cell, t),
             }
-            last = Some((c, t));
+            last = Some(here);
         }
     }
     out
+}
+
+/// How many times the line between two samples may be halved to find the
+/// cells between them, before the grid's path stands in for it.
+const BISECTIONS: u32 = 3;
+
+/// A point of a track and its cell.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    cell: CellIndex,
+    t: f64,
+    lat: f64,
+    lon: f64,
+}
+
+impl Placed {
+    fn at(t: f64, lat: f64, lon: f64) -> Option<Self> {
+        cell_of(lat, lon).map(|cell| Self { cell, t, lat, lon })
+    }
+
+    fn midpoint(self, b: Self) -> Option<Self> {
+        Self::at(
+            f64::midpoint(self.t, b.t),
+            f64::midpoint(self.lat, b.lat),
+            f64::midpoint(self.lon, b.lon),
+        )
+    }
+}
+
+/// Notes the cells from `a` (noted already) to `b` along the line: `b`
+/// when it is `a`'s cell or next to it; else the cells found by halving
+/// the line, at most `depth` times, and the grid's path from there.
+fn bridge(a: Placed, b: Placed, depth: u32, note: &mut impl FnMut(CellIndex, f64)) {
+    if a.cell == b.cell {
+        return;
+    }
+    if a.cell.is_neighbor_with(b.cell).unwrap_or(false) {
+        note(b.cell, b.t);
+        return;
+    }
+    match a.midpoint(b) {
+        Some(m) if depth > 0 => {
+            bridge(a, m, depth - 1, note);
+            bridge(m, b, depth - 1, note);
+        }
+        _ => fill_path(a.cell, a.t, b.cell, b.t, note),
+    }
 }
 
 /// Notes the cells on the grid path from `p` (noted already, at `tp`) to

@@ -515,6 +515,12 @@ impl PipelineConfig {
                 c.min_pass_rate_hz
             ));
         }
+        if !(c.coverage_step_m >= 0.5 && c.coverage_step_m <= 50.0) {
+            p.push(format!(
+                "cluster.coverage_step_m = {}: must be from 0.5 to 50 metres",
+                c.coverage_step_m
+            ));
+        }
         if !(c.pass_heading_tol_deg > 0.0 && c.pass_heading_tol_deg <= 180.0) {
             p.push(format!(
                 "cluster.pass_heading_tol_deg = {}: must be more than 0 and at most 180 degrees",

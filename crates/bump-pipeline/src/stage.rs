@@ -150,7 +150,11 @@ impl TripProcessor {
         self.detect.detect(trip, &pre, &mut bumps)?;
         let samples: Vec<TrackSample> = pre.track.points().iter().map(TrackSample::from).collect();
         let mut coverage = if pre.report.detector_rate_hz >= self.cfg.cluster.min_pass_rate_hz {
-            coverage_cells(&samples, self.cfg.cluster.min_pass_speed_mps)
+            coverage_cells(
+                &samples,
+                self.cfg.cluster.min_pass_speed_mps,
+                self.cfg.cluster.coverage_step_m,
+            )
         } else {
             BTreeMap::new()
         };

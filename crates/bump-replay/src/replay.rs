@@ -403,7 +403,10 @@ mod tests {
                     speed_mps: 10.0,
                 })
                 .collect();
-            covs.push((id.clone(), coverage_cells(&track, 2.0)));
+            covs.push((
+                id.clone(),
+                coverage_cells(&track, 2.0, ClusterParams::default().coverage_step_m),
+            ));
             for (k, lon) in [(0, -71.0805), (1, -71.0792)] {
                 if (trip + k) % 3 != 0 {
                     let t = t0 + 10.0 + f64::from(k);
