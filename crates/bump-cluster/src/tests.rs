@@ -451,8 +451,6 @@ fn check_chain(step_m: f64, fix_every_m: f64) -> (f64, f64) {
 
 #[test]
 fn coverage_is_a_connected_chain_of_the_line_s_cells() {
-    // Under the spacing of cells' centres, every cell the line runs
-    // through for a step or more is found.
     // Fixes 9 to 31 m apart (1 Hz at 32 to 112 km/h). Under the spacing of
     // cells' centres (4 m, the default), every cell the line runs through
     // for a step or more is found; at 8 m, a cell the line crosses near a
