@@ -138,6 +138,10 @@ fn axis_index(a: Axis) -> usize {
     }
 }
 
+/// Samples, spread evenly over a trip, whose median magnitude decides
+/// whether gravity is included.
+const GRAVITY_SAMPLES: usize = 4096;
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -192,8 +196,11 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
     rep.length_m = track.length_m();
     rep.duration_s = acc[acc.len() - 1].t - acc[0].t;
 
-    let t: Vec<f64> = acc.iter().map(|s| s.t).collect();
-    let xyz: Vec<[f64; 3]> = acc.iter().map(|s| [s.x, s.y, s.z]).collect();
+    let (mut t, mut xyz) = (Vec::with_capacity(acc.len()), Vec::with_capacity(acc.len()));
+    for s in &acc {
+        t.push(s.t);
+        xyz.push([s.x, s.y, s.z]);
+    }
     rep.native_rate_hz = median_rate_hz(&t).unwrap_or(0.0);
     let fs = if cfg.resample_hz > 0.0 {
         cfg.resample_hz
@@ -203,9 +210,18 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
     rep.detector_rate_hz = fs;
     rep.gaps = t.windows(2).filter(|w| w[1] - w[0] > cfg.max_gap_s).count();
 
+    // Whether gravity is in the signal is a comparison with 0.3 g, which
+    // the median of a few thousand samples spread over the trip settles
+    // as well as that of all of them.
+    let stride = acc.len().div_ceil(GRAVITY_SAMPLES).max(1);
     let magnitude = match trip.frame {
-        AccelFrame::Device => median(acc.iter().map(bump_core::AccelSample::norm).collect()),
-        AccelFrame::Earth { vertical, .. } => median(xyz.iter().map(|v| v[axis_index(vertical)].abs()).collect()),
+        AccelFrame::Device => median(acc.iter().step_by(stride).map(bump_core::AccelSample::norm).collect()),
+        AccelFrame::Earth { vertical, .. } => median(
+            xyz.iter()
+                .step_by(stride)
+                .map(|v| v[axis_index(vertical)].abs())
+                .collect(),
+        ),
     };
     rep.gravity_included = trip.gravity_included.unwrap_or(magnitude > 0.3 * STANDARD_GRAVITY);
 
@@ -218,7 +234,7 @@ pub fn preprocess(trip: &Trip, cfg: &PreprocessConfig) -> Result<Preprocessed, P
     let earth_sign = match trip.frame {
         AccelFrame::Earth { vertical, up_positive } => {
             if rep.gravity_included {
-                median(xyz.iter().map(|v| v[axis_index(vertical)]).collect()).signum()
+                median(xyz.iter().step_by(stride).map(|v| v[axis_index(vertical)]).collect()).signum()
             } else if up_positive {
                 1.0
             } else {
@@ -365,7 +381,10 @@ fn collect_yaw_pairs(seg: &bump_dsp::Segment, horizontal: &[[f64; 2]], track: &T
         };
         #[allow(clippy::cast_precision_loss, reason = "small")]
         let n = chunk.len() as f64;
-        let h = chunk.iter().fold([0.0, 0.0], |s, v| [s[0] + v[0] / n, s[1] + v[1] / n]);
+        let h = chunk
+            .iter()
+            .fold([0.0, 0.0], |s, v| [s[0] + v[0], s[1] + v[1]])
+            .map(|x| x / n);
         out.push((h, (b.speed_mps - a.speed_mps) / (t1 - t0)));
     }
 }
