@@ -1,4 +1,4 @@
-use std::process::Command;
+use crate::streetbump;
 
 /// `bench --core` times the detector over every preprocessed segment of
 /// the fixture city's trips; whatever the number of threads, the same
@@ -8,7 +8,7 @@ fn core_mode_runs_the_detector_over_every_segment() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("core.json");
     let trips = bump_fixtures::fixture("city/trips");
-    let o = Command::new(env!("CARGO_BIN_EXE_streetbump"))
+    let o = streetbump()
         .args([
             "bench",
             "--core",
@@ -40,7 +40,7 @@ fn core_mode_runs_the_detector_over_every_segment() {
 #[test]
 fn core_mode_refuses_a_folder_without_trips() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_streetbump"))
+    let o = streetbump()
         .args(["bench", "--core", tmp.path().to_str().unwrap()])
         .output()
         .unwrap();

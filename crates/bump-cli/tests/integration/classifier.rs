@@ -1,11 +1,4 @@
-use std::process::Command;
-
-fn streetbump(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_streetbump"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::run;
 
 /// Simulates a small city (an 8 × 8 grid, every phone at `rate_hz`) into
 /// `out`, with `args` (seed, trips, formats...) added; asserts success.
@@ -14,7 +7,7 @@ fn simulate_small(dir: &std::path::Path, rate_hz: f64, out: &str, args: &[&str])
     std::fs::write(&cfg, format!("sample_rate_hz = {rate_hz:.1}\ngrid_nodes = 8\n")).unwrap();
     let mut all = vec!["simulate", "--config", cfg.to_str().unwrap(), "--out", out];
     all.extend_from_slice(args);
-    let o = streetbump(&all);
+    let o = run(&all);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     o
 }
@@ -32,11 +25,11 @@ fn train_then_classify() {
         &p("train"),
         &["--seed", "5", "--trips", "60", "--minutes", "5", "--formats", "json"],
     );
-    let o = streetbump(&["classifier", "train", "--data", &p("train"), "--out", &p("model.json")]);
+    let o = run(&["classifier", "train", "--data", &p("train"), "--out", &p("model.json")]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("trained on") && out.contains("pothole"), "{out}");
-    let o = streetbump(&[
+    let o = run(&[
         "replay",
         &p("train/trips"),
         "--model",
@@ -50,7 +43,7 @@ fn train_then_classify() {
     let csv = std::fs::read_to_string(tmp.path().join("out/clusters.csv")).unwrap();
     assert!(csv.contains(",signature,"), "some cluster classified by signature");
     assert!(csv.contains(",inventory,"), "some cluster labelled from the inventory");
-    let o = streetbump(&["eval", "--truth", &p("train"), "--results", &p("out")]);
+    let o = run(&["eval", "--truth", &p("train"), "--results", &p("out")]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ev: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("out/eval.json")).unwrap()).unwrap();
@@ -62,7 +55,7 @@ fn train_then_classify() {
         r#"{"format":"x","features":[],"classes":[]}"#,
     )
     .unwrap();
-    let o = streetbump(&[
+    let o = run(&[
         "replay",
         &p("train/trips"),
         "--model",
@@ -79,7 +72,7 @@ fn train_then_classify() {
 fn shipped_model_loads() {
     let tmp = tempfile::tempdir().unwrap();
     let model = bump_fixtures::workspace_root().join("models/signature.json");
-    let o = streetbump(&[
+    let o = run(&[
         "replay",
         bump_fixtures::fixture("city/recordings").to_str().unwrap(),
         "--model",
@@ -100,7 +93,7 @@ fn shipped_window_model_votes_in_the_replay() {
     let tmp = tempfile::tempdir().unwrap();
     let root = bump_fixtures::workspace_root();
     let replay = |window: &std::path::Path, out: &std::path::Path| {
-        streetbump(&[
+        run(&[
             "replay",
             bump_fixtures::fixture("city/recordings").to_str().unwrap(),
             "--model",
@@ -157,7 +150,7 @@ fn window_folders_train_eval_and_cv() {
     }
     let w = tmp.path().join("w");
     let model = tmp.path().join("m.json");
-    let o = streetbump(&[
+    let o = run(&[
         "classifier",
         "train",
         "--data",
@@ -166,7 +159,7 @@ fn window_folders_train_eval_and_cv() {
         model.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = streetbump(&[
+    let o = run(&[
         "classifier",
         "eval",
         "--model",
@@ -180,13 +173,13 @@ fn window_folders_train_eval_and_cv() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    let o = streetbump(&["classifier", "cv", "--data", w.to_str().unwrap(), "--folds", "3"]);
+    let o = run(&["classifier", "cv", "--data", w.to_str().unwrap(), "--folds", "3"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("3-fold stratified") && out.contains("confusion"), "{out}");
     // A bad value names the file and line.
     std::fs::write(w.join("hole/bad.csv"), "acc_z\n1.0\nx\n").unwrap();
-    let o = streetbump(&["classifier", "cv", "--data", w.to_str().unwrap()]);
+    let o = run(&["classifier", "cv", "--data", w.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.csv") && err.contains("row 2"), "{err}");
@@ -241,7 +234,7 @@ fn simulated_windows_train_a_window_model() {
         }
     }
     assert!(classes >= 4, "most classes occur in 40 trips");
-    let o = streetbump(&[
+    let o = run(&[
         "classifier",
         "train",
         "--data",
@@ -250,7 +243,7 @@ fn simulated_windows_train_a_window_model() {
         &p("w.json"),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = streetbump(&[
+    let o = run(&[
         "classifier",
         "eval",
         "--model",
@@ -262,7 +255,7 @@ fn simulated_windows_train_a_window_model() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("accuracy"));
     // A cluster-signature model is not a window model: refused by name.
     std::fs::write(tmp.path().join("bad.json"), "{\"format\": \"x\"}").unwrap();
-    let o = streetbump(&[
+    let o = run(&[
         "classifier",
         "eval",
         "--model",

@@ -12,15 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use bump_filing::Registry;
+
+use crate::streetbump;
 use bump_open311_server::{Fault, FaultRule, Route, ServerConfig, ServiceKind, StoredRequest, TestServer};
 use chrono::{TimeZone, Utc};
 
 pub(crate) const WEST: &str = "westbury.example";
 pub(crate) const CENTRE: &str = "centreville.example";
-
-pub(crate) fn streetbump() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_streetbump"))
-}
 
 pub(crate) fn ok(o: &Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();

@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::filing::{CENTRE, WEST, filed_markers, planned_markers, registry, replay, servers, simulate, streetbump};
+use crate::filing::{CENTRE, WEST, filed_markers, planned_markers, registry, replay, servers, simulate};
+use crate::streetbump;
 
 type Key = (String, u64, u64, u64);
 

@@ -1,6 +1,18 @@
 //! End-to-end tests of the `streetbump` binary, as real processes.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 
+use std::process::{Command, Output};
+
+/// The binary under test, to add arguments and pipes to.
+pub(crate) fn streetbump() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_streetbump"))
+}
+
+/// Runs the binary with `args` to the end.
+pub(crate) fn run(args: &[&str]) -> Output {
+    streetbump().args(args).output().unwrap()
+}
+
 /// `streetbump bench`: the detection core over recorded trips.
 mod bench;
 /// `streetbump classifier train` and classification in the replay.

@@ -1,12 +1,6 @@
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn streetbump(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_streetbump"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::run;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -18,7 +12,7 @@ fn replays_the_fixtures_deterministically() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for out in [&a, &b] {
-        let o = streetbump(&["replay", s(&recordings), "--out", s(out)]);
+        let o = run(&["replay", s(&recordings), "--out", s(out)]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let stdout = String::from_utf8_lossy(&o.stdout);
         assert!(stdout.contains("trips     6 from 6 files"), "{stdout}");
@@ -48,14 +42,14 @@ fn replays_the_fixtures_deterministically() {
 #[test]
 fn json_batches_replay_too_and_eval_scores_them() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = streetbump(&[
+    let o = run(&[
         "replay",
         s(&bump_fixtures::fixture("city/trips")),
         "--out",
         s(tmp.path()),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = streetbump(&[
+    let o = run(&[
         "eval",
         "--truth",
         s(&bump_fixtures::fixture("city")),
@@ -86,7 +80,7 @@ fn a_bad_file_is_reported_and_the_rest_goes_on() {
     .unwrap();
     std::fs::write(input.join("broken.csv"), "when,what\n1,2\n").unwrap();
     let out = tmp.path().join("out");
-    let o = streetbump(&["replay", s(&input), "--out", s(&out)]);
+    let o = run(&["replay", s(&input), "--out", s(&out)]);
     assert_eq!(o.status.code(), Some(1), "non-zero at the end");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("broken.csv") && err.contains("no column"), "{err}");
@@ -100,14 +94,14 @@ fn usage_and_config_errors_exit_2_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("p.toml");
     std::fs::write(&cfg, "[detect]\nhighpass_hz = -1\nk_sigm = 3\n").unwrap();
-    let o = streetbump(&["replay", "nowhere", "--config", s(&cfg)]);
+    let o = run(&["replay", "nowhere", "--config", s(&cfg)]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("p.toml") && err.contains("k_sigm"), "{err}");
-    let o = streetbump(&["replay", "x.csv", "--preset", "nope"]);
+    let o = run(&["replay", "x.csv", "--preset", "nope"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown preset"));
-    let o = streetbump(&["replay", "missing-file.csv", "--out", s(&tmp.path().join("o"))]);
+    let o = run(&["replay", "missing-file.csv", "--out", s(&tmp.path().join("o"))]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing-file.csv"));
 }
@@ -116,7 +110,7 @@ fn usage_and_config_errors_exit_2_with_a_clear_message() {
 fn clusters_are_labelled_with_the_inventory() {
     let tmp = tempfile::tempdir().unwrap();
     let inv = bump_fixtures::fixture("city/city/inventory.geojson");
-    let o = streetbump(&[
+    let o = run(&[
         "replay",
         s(&bump_fixtures::fixture("city/recordings")),
         "--inventory",
@@ -150,7 +144,7 @@ fn clusters_are_labelled_with_the_inventory() {
     // A malformed inventory is a configuration error naming the file.
     let bad = tmp.path().join("inv.geojson");
     std::fs::write(&bad, r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[200,1]},"properties":{"kind":"x"}}]}"#).unwrap();
-    let o = streetbump(&[
+    let o = run(&[
         "replay",
         s(&bump_fixtures::fixture("city/recordings")),
         "--inventory",

@@ -8,9 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn streetbump() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_streetbump"))
-}
+use crate::streetbump;
 
 fn trips() -> std::path::PathBuf {
     bump_fixtures::fixture("city/trips")

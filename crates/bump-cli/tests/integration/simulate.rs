@@ -1,5 +1,6 @@
 use std::path::Path;
-use std::process::Command;
+
+use crate::streetbump;
 
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -26,7 +27,7 @@ fn regenerating_the_fixture_gives_identical_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("city");
     let cfg = bump_fixtures::fixture("city.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_streetbump"))
+    let o = streetbump()
         .args([
             "simulate",
             "--config",
@@ -56,7 +57,7 @@ fn bad_parameters_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("s.toml");
     std::fs::write(&cfg, "grid_nodes = 1\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_streetbump"))
+    let o = streetbump()
         .args([
             "simulate",
             "--config",
@@ -77,7 +78,7 @@ fn bad_parameters_are_refused() {
 fn a_closed_stdout_ends_quietly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("city");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streetbump"))
+    let mut child = streetbump()
         .args([
             "simulate",
             "--trips",
