@@ -1,4 +1,4 @@
-use crate::streetbump;
+use crate::run;
 
 /// `bench --core` times the detector over every preprocessed segment of
 /// the fixture city's trips; whatever the number of threads, the same
@@ -8,16 +8,13 @@ fn core_mode_runs_the_detector_over_every_segment() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("core.json");
     let trips = bump_fixtures::fixture("city/trips");
-    let o = streetbump()
-        .args([
-            "bench",
-            "--core",
-            trips.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = run(&[
+        "bench",
+        "--core",
+        trips.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(report["input"]["files"], 6);
@@ -40,10 +37,7 @@ fn core_mode_runs_the_detector_over_every_segment() {
 #[test]
 fn core_mode_refuses_a_folder_without_trips() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = streetbump()
-        .args(["bench", "--core", tmp.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = run(&["bench", "--core", tmp.path().to_str().unwrap()]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no preprocessed signal under"), "{err}");

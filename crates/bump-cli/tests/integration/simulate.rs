@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use crate::streetbump;
+use crate::{run, streetbump};
 
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -27,18 +27,15 @@ fn regenerating_the_fixture_gives_identical_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("city");
     let cfg = bump_fixtures::fixture("city.toml");
-    let o = streetbump()
-        .args([
-            "simulate",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--trips",
-            "6",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = run(&[
+        "simulate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--trips",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let committed = bump_fixtures::fixture("city");
     let (a, b) = (files(&committed), files(&out));
@@ -57,16 +54,13 @@ fn bad_parameters_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("s.toml");
     std::fs::write(&cfg, "grid_nodes = 1\n").unwrap();
-    let o = streetbump()
-        .args([
-            "simulate",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            tmp.path().to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = run(&[
+        "simulate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("grid_nodes"));
 }
