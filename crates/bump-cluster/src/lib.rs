@@ -215,18 +215,71 @@ impl From<&bump_geo::track::TrackPoint> for TrackSample {
 /// `docs/clustering.md`).
 #[must_use]
 pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64, step_m: f64) -> BTreeMap<CellIndex, f64> {
-    let step_m = if step_m.is_finite() {
+    walk(track, min_speed_mps, step_m, None)
+}
+
+/// [`coverage_cells`] restricted to the cells of `near`: exactly the full
+/// coverage's entries for those cells, with cells looked up only where the
+/// track comes near them. A replay that knows its clusters' modes (so the
+/// cells [`ClusterIndex::pass_cells`] names) needs no more, and skips the
+/// look-ups along the rest of every track.
+#[must_use]
+pub fn coverage_cells_near(
+    track: &[TrackSample],
+    min_speed_mps: f64,
+    step_m: f64,
+    near: &NearCells,
+) -> BTreeMap<CellIndex, f64> {
+    let mut out = walk(track, min_speed_mps, step_m, Some(near));
+    out.retain(|c, _| near.cells.contains(c));
+    out
+}
+
+fn step_or_default(step_m: f64) -> f64 {
+    if step_m.is_finite() {
         step_m.clamp(0.5, 50.0)
     } else {
         4.0
-    };
+    }
+}
+
+/// A point of the walk along a track: its cell once looked up, and
+/// whether it lies near a wanted cell.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    t: f64,
+    lat: f64,
+    lon: f64,
+    ll: LatLng,
+    near: bool,
+    cell: Option<CellIndex>,
+}
+
+impl Step {
+    fn placed(&mut self) -> Placed {
+        let cell = *self.cell.get_or_insert_with(|| self.ll.to_cell(RESOLUTION));
+        Placed {
+            cell,
+            t: self.t,
+            lat: self.lat,
+            lon: self.lon,
+        }
+    }
+}
+
+/// The walk behind [`coverage_cells`]: with `near`, a pair of successive
+/// points is bridged only when one of them is near a wanted cell, which
+/// every pair that can note one is (see [`NearCells`]).
+fn walk(track: &[TrackSample], min_speed_mps: f64, step_m: f64, near: Option<&NearCells>) -> BTreeMap<CellIndex, f64> {
+    let step_m = step_or_default(step_m);
     let mut out: BTreeMap<CellIndex, f64> = BTreeMap::new();
     let mut note = |c: CellIndex, t: f64| {
         let e = out.entry(c).or_insert(t);
         *e = e.min(t);
     };
-    // The last point placed, within a run of segments at speed.
-    let mut last: Option<Placed> = None;
+    let mut probe = near.map(NearCells::probe);
+    // The last point of a run of segments at speed.
+    let mut last: Option<Step> = None;
     for w in track.windows(2) {
         let (a, b) = (w[0], w[1]);
         if a.speed_mps.min(b.speed_mps) < min_speed_mps {
@@ -240,8 +293,7 @@ pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64, step_m: f64) ->
             reason = "bounded, positive"
         )]
         let steps = ((d / step_m).ceil() as usize).clamp(1, 10_000);
-        // While a run goes on, this segment's start is the last one's end,
-        // whose cell is `last` already.
+        // While a run goes on, this segment's start is the last one's end.
         let first = usize::from(last.is_some());
         for k in first..=steps {
             #[allow(clippy::cast_precision_loss, reason = "small")]
@@ -255,18 +307,151 @@ pub fn coverage_cells(track: &[TrackSample], min_speed_mps: f64, step_m: f64) ->
                     a.lon + f * (b.lon - a.lon),
                 )
             };
-            let Some(here) = Placed::at(t, lat, lon) else {
+            let Ok(ll) = LatLng::new(lat, lon) else {
                 last = None;
                 continue;
             };
-            match last {
-                Some(p) => bridge(p, here, BISECTIONS, &mut note),
-                None => note(here.cell, t),
+            let mut here = Step {
+                t,
+                lat,
+                lon,
+                ll,
+                near: probe.as_mut().is_none_or(|p| p.near(lat, lon)),
+                cell: None,
+            };
+            match &mut last {
+                Some(p) if p.near || here.near => {
+                    let from = p.placed();
+                    bridge(from, here.placed(), BISECTIONS, &mut note);
+                }
+                Some(_) => {}
+                None if here.near => {
+                    let at = here.placed();
+                    note(at.cell, t);
+                }
+                None => {}
             }
             last = Some(here);
         }
     }
     out
+}
+
+/// The cells some clusters read coverage of, and the ground near them.
+///
+/// A pair of successive points of the walk notes cells within about two
+/// cells of the line between them, and the points are at most a step
+/// apart, so a pair that notes a wanted cell has a point within a step
+/// and five edge lengths of its centre (the reach). Wanted cells' centres
+/// are filed in bins of the reach's size, under every bin their reach
+/// touches; a position is near when a centre filed under its bin is
+/// within the reach (distances on a local plane, degrees scaled by a
+/// rounded-down 110 km, so never over). Near the poles and the
+/// antimeridian, where bins of degrees stop matching metres, everything
+/// counts as near.
+#[derive(Debug, Clone)]
+pub struct NearCells {
+    cells: HashSet<CellIndex>,
+    /// Per bin: the centres filed.
+    bins: HashMap<Bin, Vec<Centre>>,
+    bin_deg: f64,
+    reach_m: f64,
+    everywhere: bool,
+}
+
+/// Metres per degree of latitude, rounded down (110.57 km at the equator).
+const M_PER_DEG: f64 = 110_000.0;
+
+/// A bin of [`NearCells`]: degrees of latitude and longitude over its size.
+type Bin = (i64, i64);
+
+/// A wanted cell's centre: latitude, longitude (degrees) and metres per
+/// degree of longitude (rounded down over its reach).
+type Centre = [f64; 3];
+
+impl NearCells {
+    /// The ground within reach of `cells` for walks of `step_m` steps.
+    #[must_use]
+    pub fn new(cells: HashSet<CellIndex>, step_m: f64) -> Self {
+        let reach_m = step_or_default(step_m) + 5.0 * RESOLUTION.edge_length_m();
+        let bin_deg = reach_m / M_PER_DEG;
+        let mut bins: HashMap<Bin, Vec<Centre>> = HashMap::new();
+        let mut everywhere = false;
+        for c in &cells {
+            let ll = LatLng::from(*c);
+            let (lat, lon) = (ll.lat(), ll.lng());
+            let dlat = reach_m / M_PER_DEG;
+            let cos = (lat.abs() + dlat).min(90.0).to_radians().cos();
+            if cos < 0.05 {
+                everywhere = true;
+                break;
+            }
+            let dlon = dlat / cos;
+            if lon.abs() + dlon >= 180.0 {
+                everywhere = true;
+                break;
+            }
+            let (i0, i1) = (bin(lat - dlat, bin_deg), bin(lat + dlat, bin_deg));
+            let (j0, j1) = (bin(lon - dlon, bin_deg), bin(lon + dlon, bin_deg));
+            for i in i0..=i1 {
+                for j in j0..=j1 {
+                    bins.entry((i, j)).or_default().push([lat, lon, M_PER_DEG * cos]);
+                }
+            }
+        }
+        Self {
+            cells,
+            bins,
+            bin_deg,
+            reach_m,
+            everywhere,
+        }
+    }
+
+    /// The wanted cells.
+    #[must_use]
+    pub fn cells(&self) -> &HashSet<CellIndex> {
+        &self.cells
+    }
+
+    fn probe(&self) -> Probe<'_> {
+        Probe { near: self, last: None }
+    }
+}
+
+#[allow(clippy::cast_possible_truncation, reason = "degrees over bins of metres fit i64")]
+fn bin(deg: f64, bin_deg: f64) -> i64 {
+    (deg / bin_deg).floor() as i64
+}
+
+/// Tests positions against [`NearCells`], remembering the last bin (a walk
+/// stays in one for several steps).
+struct Probe<'a> {
+    near: &'a NearCells,
+    last: Option<(Bin, &'a [Centre])>,
+}
+
+impl Probe<'_> {
+    fn near(&mut self, lat: f64, lon: f64) -> bool {
+        let near = self.near;
+        if near.everywhere {
+            return true;
+        }
+        let key = (bin(lat, near.bin_deg), bin(lon, near.bin_deg));
+        let centres = match self.last {
+            Some((k, c)) if k == key => c,
+            _ => {
+                let c = near.bins.get(&key).map_or(&[][..], Vec::as_slice);
+                self.last = Some((key, c));
+                c
+            }
+        };
+        let r2 = near.reach_m * near.reach_m;
+        centres.iter().any(|&[clat, clon, m_lon]| {
+            let (dy, dx) = ((lat - clat) * M_PER_DEG, (lon - clon) * m_lon);
+            dx * dx + dy * dy <= r2
+        })
+    }
 }
 
 /// How many times the line between two samples may be halved to find the

@@ -470,3 +470,70 @@ fn coverage_is_a_connected_chain_of_the_line_s_cells() {
         );
     }
 }
+
+/// A wandering track from `origin`: fixes 0–45 m apart on drifting
+/// bearings, some slow stretches and, when asked, an invalid fix.
+fn wander(origin: (f64, f64), seed: u64, fixes: u32, invalid: bool) -> Vec<TrackSample> {
+    let (mut lat, mut lon) = origin;
+    let mut bearing = 360.0 * noise(seed).abs();
+    (0..fixes)
+        .map(|i| {
+            let k = seed * 1000 + u64::from(i);
+            if i > 0 {
+                bearing += 40.0 * noise(k * 3);
+                (lat, lon) = bump_geo::destination(lat, lon, bearing, 22.0 + 22.0 * noise(k * 5));
+            }
+            let bad = invalid && i == fixes / 2;
+            TrackSample {
+                t: f64::from(i),
+                lat: if bad { f64::NAN } else { lat },
+                lon,
+                speed_mps: if noise(k * 7) > 0.85 { 1.0 } else { 12.0 },
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    // Coverage restricted to the cells near some clusters is the full
+    // coverage's entries for those cells, to the bit, whatever the step.
+    #[test]
+    fn coverage_near_cells_is_the_full_coverage_there(
+        seed in 0u64..10_000,
+        step_m in prop_oneof![Just(4.0), Just(8.0), 0.5f64..50.0],
+        picks in proptest::collection::vec(0usize..10_000, 1..6),
+        k in 0u32..4,
+        origin in prop_oneof![Just(ORIGIN), Just((51.25, 22.57)), Just((-33.9, 151.2)), Just((64.1, -21.9))],
+    ) {
+        let track = wander(origin, seed, 60, seed % 7 == 0);
+        let full = coverage_cells(&track, 2.0, step_m);
+        prop_assume!(!full.is_empty());
+        let cells: Vec<CellIndex> = full.keys().copied().collect();
+        // Wanted: disks around some covered cells, as around clusters' modes.
+        let wanted: HashSet<CellIndex> = picks
+            .iter()
+            .flat_map(|i| cells[i % cells.len()].grid_disk::<Vec<_>>(k))
+            .collect();
+        let near = NearCells::new(wanted.clone(), step_m);
+        let restricted = coverage_cells_near(&track, 2.0, step_m, &near);
+        let expected: BTreeMap<CellIndex, f64> = full.iter().filter(|(c, _)| wanted.contains(c)).map(|(c, t)| (*c, *t)).collect();
+        prop_assert_eq!(restricted, expected);
+    }
+}
+
+#[test]
+fn coverage_near_no_cells_looks_nothing_up() {
+    let track = wander(ORIGIN, 5, 40, false);
+    let near = NearCells::new(HashSet::new(), 4.0);
+    assert!(coverage_cells_near(&track, 2.0, 4.0, &near).is_empty());
+    // Near the antimeridian every position counts as near, and the result
+    // is still exact.
+    let track = wander((10.0, 179.9999), 9, 40, false);
+    let full = coverage_cells(&track, 2.0, 4.0);
+    let wanted: HashSet<CellIndex> = full.keys().step_by(3).copied().collect();
+    let near = NearCells::new(wanted.clone(), 4.0);
+    assert!(near.everywhere);
+    let restricted = coverage_cells_near(&track, 2.0, 4.0, &near);
+    assert_eq!(restricted.len(), wanted.len());
+    assert!(restricted.keys().all(|c| full[c] == restricted[c]));
+}

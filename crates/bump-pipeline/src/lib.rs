@@ -19,5 +19,5 @@ pub mod timefmt;
 pub use config::{ConfigError, PipelineConfig, RuntimeConfig, RuntimeMode};
 pub use mapping::{ColumnMapping, MappingOverrides};
 pub use preprocess::{PreprocessError, PreprocessReport, Preprocessed, preprocess};
-pub use stage::{DetectStage, Stage, Trace, TripOutcome, TripProcessor};
+pub use stage::{DetectStage, Stage, Trace, TripOutcome, TripProcessor, trip_coverage};
 pub use timefmt::TimeFormat;

@@ -10,7 +10,7 @@ and as a queue consumer. The contract every stage keeps is written in
 
 use std::collections::{BTreeMap, HashMap};
 
-use bump_cluster::{CellIndex, TrackSample, coverage_cells};
+use bump_cluster::{CellIndex, NearCells, TrackSample, coverage_cells, coverage_cells_near};
 
 use bump_core::{Bump, BumpId, Excursion, Trip};
 use bump_dsp::{DetectParams, Detector, Event};
@@ -105,6 +105,7 @@ impl DetectStage {
 pub struct TripProcessor {
     cfg: PipelineConfig,
     detect: DetectStage,
+    defer_coverage: bool,
 }
 
 /// The result of one trip.
@@ -115,8 +116,44 @@ pub struct TripOutcome {
     /// The bumps, in time order.
     pub bumps: Vec<Bump>,
     /// The H3 cells the trip drove through at speed, with the first time
-    /// in each: its passes, for clustering.
+    /// in each: its passes, for clustering. Empty when coverage is
+    /// deferred.
     pub coverage: BTreeMap<CellIndex, f64>,
+    /// When coverage is deferred ([`TripProcessor::deferring_coverage`]),
+    /// what [`trip_coverage`] computes it from later: the track, empty when
+    /// the trip gives no passes. Empty otherwise.
+    pub track: Vec<TrackSample>,
+}
+
+/// A trip's coverage from its track (as [`TripOutcome::track`] holds it),
+/// with `cfg`'s settings, the privacy trim included; with `near`, only its
+/// entries for those cells (exactly the full coverage's), at a fraction of
+/// the cost.
+#[must_use]
+pub fn trip_coverage(
+    track: &[TrackSample],
+    cfg: &PipelineConfig,
+    near: Option<&NearCells>,
+) -> BTreeMap<CellIndex, f64> {
+    let c = &cfg.cluster;
+    let mut coverage = match near {
+        None => coverage_cells(track, c.min_pass_speed_mps, c.coverage_step_m),
+        Some(near) => coverage_cells_near(track, c.min_pass_speed_mps, c.coverage_step_m, near),
+    };
+    let trim = cfg.privacy.trim_m;
+    if trim > 0.0
+        && let (Some(first), Some(last)) = (track.first(), track.last())
+    {
+        let near = |lat: f64, lon: f64| {
+            bump_geo::distance_m(lat, lon, first.lat, first.lon) < trim
+                || bump_geo::distance_m(lat, lon, last.lat, last.lon) < trim
+        };
+        coverage.retain(|c, _| {
+            let ll = h3o::LatLng::from(*c);
+            !near(ll.lat(), ll.lng())
+        });
+    }
+    coverage
 }
 
 impl TripProcessor {
@@ -124,7 +161,20 @@ impl TripProcessor {
     #[must_use]
     pub fn new(cfg: PipelineConfig) -> Self {
         let detect = DetectStage::new(cfg.detect, cfg.preprocess.max_gps_extrapolation_s);
-        Self { cfg, detect }
+        Self {
+            cfg,
+            detect,
+            defer_coverage: false,
+        }
+    }
+
+    /// A processor that leaves coverage to the caller: outcomes carry the
+    /// track ([`TripOutcome::track`]) instead, for [`trip_coverage`] once
+    /// the caller knows which cells it needs (a replay, after all bumps).
+    #[must_use]
+    pub fn deferring_coverage(mut self) -> Self {
+        self.defer_coverage = true;
+        self
     }
 
     /// Processes one trip.
@@ -148,30 +198,26 @@ impl TripProcessor {
         let pre = preprocess(trip, &self.cfg.preprocess)?;
         let mut bumps = Vec::new();
         self.detect.detect(trip, &pre, &mut bumps)?;
-        let samples: Vec<TrackSample> = pre.track.points().iter().map(TrackSample::from).collect();
-        let mut coverage = if pre.report.detector_rate_hz >= self.cfg.cluster.min_pass_rate_hz {
-            coverage_cells(
-                &samples,
-                self.cfg.cluster.min_pass_speed_mps,
-                self.cfg.cluster.coverage_step_m,
-            )
+        let mut samples: Vec<TrackSample> = if pre.report.detector_rate_hz >= self.cfg.cluster.min_pass_rate_hz {
+            pre.track.points().iter().map(TrackSample::from).collect()
         } else {
-            BTreeMap::new()
+            Vec::new()
         };
         let trim = self.cfg.privacy.trim_m;
         if trim > 0.0
-            && let (Some(first), Some(last)) = (samples.first(), samples.last())
+            && let (Some(first), Some(last)) = (pre.track.points().first(), pre.track.points().last())
         {
             let near = |lat: f64, lon: f64| {
                 bump_geo::distance_m(lat, lon, first.lat, first.lon) < trim
                     || bump_geo::distance_m(lat, lon, last.lat, last.lon) < trim
             };
             bumps.retain(|b| !near(b.lat, b.lon));
-            coverage.retain(|c, _| {
-                let ll = h3o::LatLng::from(*c);
-                !near(ll.lat(), ll.lng())
-            });
         }
+        let coverage = if self.defer_coverage {
+            BTreeMap::new()
+        } else {
+            trip_coverage(&std::mem::take(&mut samples), &self.cfg, None)
+        };
         if let Some(model) = &self.cfg.classify.window.0 {
             for b in &mut bumps {
                 if let Some(w) = trace_at(&pre, b.t, WINDOW_HALF_S) {
@@ -190,6 +236,7 @@ impl TripProcessor {
                 report: pre.report,
                 bumps,
                 coverage,
+                track: samples,
             },
             traces,
         ))

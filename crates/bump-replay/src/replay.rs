@@ -12,9 +12,9 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bump_cluster::{BumpObs, CellIndex, Cluster, ClusterIndex};
+use bump_cluster::{BumpObs, Cluster, ClusterIndex, NearCells, TrackSample};
 use bump_core::{Bump, TripId};
-use bump_pipeline::{ColumnMapping, PipelineConfig, PreprocessReport, TripProcessor};
+use bump_pipeline::{ColumnMapping, PipelineConfig, PreprocessReport, TripProcessor, trip_coverage};
 use serde::Serialize;
 
 use crate::read::{ReadReport, read_trips};
@@ -89,7 +89,8 @@ fn add(map: &mut BTreeMap<String, usize>, prefix: &str, from: &BTreeMap<&'static
 /// What one trip of a file came to.
 enum TripResult {
     Failed(Failure, ReadReport),
-    Done(Box<TripSummary>, Vec<Bump>, usize, BTreeMap<CellIndex, f64>),
+    /// The summary, bumps, samples read and the track coverage comes from.
+    Done(Box<TripSummary>, Vec<Bump>, usize, Vec<TrackSample>),
 }
 
 /// Everything a replay produced.
@@ -135,21 +136,25 @@ fn process_file(path: &Path, mapping: &ColumnMapping, proc: &mut TripProcessor) 
                     }),
                     out.bumps,
                     samples,
-                    out.coverage,
+                    out.track,
                 ),
             }
         })
         .collect())
 }
 
-/// Trips' coverage, kept in a temporary file until every bump is in.
+/// Trips' tracks, kept in a temporary file until every bump is in.
 ///
 /// Coverage (every cell each trip drove through) is what grows with the
-/// trips; clusters read it only near their modes, which are known once all
-/// bumps are. So it waits on disk and only the cells
-/// [`ClusterIndex::pass_cells`] names are loaded, which keeps the replay's
-/// memory nearly flat as trips grow. Should the file fail, coverage goes
-/// straight into the index instead: more memory, nothing lost.
+/// trips, and the cell look-ups along every track are a large part of a
+/// replay's work; but clusters read coverage only near their modes, which
+/// are known once all bumps are. So the tracks wait on disk (32 bytes a
+/// GPS fix) and coverage is computed at the end for the cells
+/// [`ClusterIndex::pass_cells`] names only ([`trip_coverage`] with
+/// [`NearCells`]: the same entries as the whole coverage's there), which
+/// keeps the replay's memory nearly flat as trips grow. Should the file
+/// fail, coverage is computed whole at once and goes straight into the
+/// index: more time and memory, nothing lost.
 struct Spill {
     file: Option<BufWriter<std::fs::File>>,
     /// Bytes of whole records written and flushed.
@@ -164,16 +169,17 @@ impl Spill {
         }
     }
 
-    fn put(&mut self, trip: &TripId, cells: &BTreeMap<CellIndex, f64>, index: &mut ClusterIndex) {
+    fn put(&mut self, trip: &TripId, track: &[TrackSample], index: &mut ClusterIndex, cfg: &PipelineConfig) {
         if let Some(f) = &mut self.file {
             let id = trip.as_str().as_bytes();
-            let mut rec = Vec::with_capacity(8 + id.len() + 16 * cells.len());
+            let mut rec = Vec::with_capacity(8 + id.len() + 32 * track.len());
             rec.extend_from_slice(&u32::try_from(id.len()).unwrap_or(u32::MAX).to_le_bytes());
             rec.extend_from_slice(id);
-            rec.extend_from_slice(&u32::try_from(cells.len()).unwrap_or(u32::MAX).to_le_bytes());
-            for (c, t) in cells {
-                rec.extend_from_slice(&u64::from(*c).to_le_bytes());
-                rec.extend_from_slice(&t.to_le_bytes());
+            rec.extend_from_slice(&u32::try_from(track.len()).unwrap_or(u32::MAX).to_le_bytes());
+            for p in track {
+                for x in [p.t, p.lat, p.lon, p.speed_mps] {
+                    rec.extend_from_slice(&x.to_le_bytes());
+                }
             }
             if f.write_all(&rec).and_then(|()| f.flush()).is_ok() {
                 self.good += rec.len() as u64;
@@ -182,43 +188,92 @@ impl Spill {
             // What was flushed before stays readable up to `good`.
             self.file = None;
         }
-        index.add_coverage(trip, cells);
+        index.add_coverage(trip, &trip_coverage(track, cfg, None));
     }
 
-    /// Adds the coverage near `index`'s clusters.
-    fn load(self, index: &mut ClusterIndex) -> std::io::Result<()> {
+    /// Adds the coverage near `index`'s clusters, computed on `cfg`'s
+    /// replay workers and added in the order the trips were put.
+    fn load(self, index: &mut ClusterIndex, cfg: &PipelineConfig) -> std::io::Result<()> {
         let Some(f) = self.file else { return Ok(()) };
         let mut file = f.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         file.seek(SeekFrom::Start(0))?;
-        let keep = index.pass_cells();
+        let near = NearCells::new(index.pass_cells(), cfg.cluster.coverage_step_m);
         let mut r = BufReader::new(file.take(self.good));
-        let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-        let mut word = [0u8; 4];
-        let mut cell = [0u8; 8];
-        let mut time = [0u8; 8];
-        loop {
-            match r.read_exact(&mut word) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(e),
+        let workers = cfg.replay.workers.max(1);
+        // Bounded, so that only a few tracks wait in memory at a time.
+        let (todo_tx, todo_rx) = std::sync::mpsc::sync_channel::<(usize, TripId, Vec<TrackSample>)>(4 * workers);
+        let todo_rx = std::sync::Mutex::new(todo_rx);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let (todo_rx, done_tx, near) = (&todo_rx, done_tx.clone(), &near);
+                scope.spawn(move || {
+                    loop {
+                        // A poisoned lock means another worker panicked;
+                        // stop, and the scope passes the panic on.
+                        let Ok(next) = todo_rx.lock().map(|rx| rx.recv()) else {
+                            break;
+                        };
+                        let Ok((i, trip, track)) = next else { break };
+                        if done_tx.send((i, trip, trip_coverage(&track, cfg, Some(near)))).is_err() {
+                            break;
+                        }
+                    }
+                });
             }
-            let mut id = vec![0u8; u32::from_le_bytes(word) as usize];
-            r.read_exact(&mut id)?;
-            let id = String::from_utf8(id).map_err(|e| bad(e.to_string()))?;
-            let trip = TripId::new(id).map_err(|e| bad(e.to_string()))?;
-            r.read_exact(&mut word)?;
-            let mut cells = BTreeMap::new();
-            for _ in 0..u32::from_le_bytes(word) {
-                r.read_exact(&mut cell)?;
-                r.read_exact(&mut time)?;
-                let c = CellIndex::try_from(u64::from_le_bytes(cell)).map_err(|e| bad(e.to_string()))?;
-                if keep.contains(&c) {
-                    cells.insert(c, f64::from_le_bytes(time));
+            drop(done_tx);
+            let reader = scope.spawn(move || -> std::io::Result<()> {
+                let mut i = 0;
+                while let Some((trip, track)) = read_track(&mut r)? {
+                    if todo_tx.send((i, trip, track)).is_err() {
+                        break;
+                    }
+                    i += 1;
+                }
+                Ok(())
+            });
+            let mut waiting = BTreeMap::new();
+            let mut next = 0;
+            for (i, trip, cells) in done_rx {
+                waiting.insert(i, (trip, cells));
+                while let Some((trip, cells)) = waiting.remove(&next) {
+                    index.add_coverage(&trip, &cells);
+                    next += 1;
                 }
             }
-            index.add_coverage(&trip, &cells);
-        }
+            reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
     }
+}
+
+/// The next track of a spill file; `None` at its end.
+fn read_track(r: &mut impl Read) -> std::io::Result<Option<(TripId, Vec<TrackSample>)>> {
+    let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let mut word = [0u8; 4];
+    match r.read_exact(&mut word) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut id = vec![0u8; u32::from_le_bytes(word) as usize];
+    r.read_exact(&mut id)?;
+    let id = String::from_utf8(id).map_err(|e| bad(e.to_string()))?;
+    let trip = TripId::new(id).map_err(|e| bad(e.to_string()))?;
+    r.read_exact(&mut word)?;
+    let n = u32::from_le_bytes(word) as usize;
+    let mut bytes = vec![0u8; 32 * n];
+    r.read_exact(&mut bytes)?;
+    let x = |b: &[u8]| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let track = bytes
+        .chunks_exact(32)
+        .map(|p| TrackSample {
+            t: x(&p[0..8]),
+            lat: x(&p[8..16]),
+            lon: x(&p[16..24]),
+            speed_mps: x(&p[24..32]),
+        })
+        .collect();
+    Ok(Some((trip, track)))
 }
 
 /// What the replay folds trip results into, in file order.
@@ -230,7 +285,7 @@ struct Fold {
 }
 
 impl Fold {
-    fn add(&mut self, slot: Result<Vec<TripResult>, Failure>) {
+    fn add(&mut self, slot: Result<Vec<TripResult>, Failure>, cfg: &PipelineConfig) {
         let Self {
             sum,
             bumps,
@@ -250,9 +305,9 @@ impl Fold {
                     add(&mut sum.dropped, "read.", &read.dropped);
                     sum.failures.push(f);
                 }
-                TripResult::Done(ts, b, samples, coverage) => {
+                TripResult::Done(ts, b, samples, track) => {
                     if let Ok(id) = TripId::new(ts.trip_id.clone()) {
-                        spill.put(&id, &coverage, index);
+                        spill.put(&id, &track, index, cfg);
                     }
                     for x in &b {
                         index.add_bump(BumpObs::from_bump(x));
@@ -318,7 +373,7 @@ pub fn replay(
             let tx = tx.clone();
             let next = &next;
             scope.spawn(move || {
-                let mut proc = TripProcessor::new(cfg.clone());
+                let mut proc = TripProcessor::new(cfg.clone()).deferring_coverage();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
@@ -346,7 +401,7 @@ pub fn replay(
             // output is in file order whatever the scheduling, and only the
             // results that finished out of order wait in memory.
             while let Some(r) = slots.get_mut(folded).and_then(Option::take) {
-                fold.add(r);
+                fold.add(r, cfg);
                 folded += 1;
             }
             progress.file_done(done, files.len(), samples);
@@ -359,7 +414,7 @@ pub fn replay(
         mut index,
         spill,
     } = fold;
-    if let Err(e) = spill.load(&mut index) {
+    if let Err(e) = spill.load(&mut index, cfg) {
         sum.failures.push(Failure {
             path: "(coverage kept on disk during the replay)".to_owned(),
             trip_id: None,
@@ -382,12 +437,12 @@ pub fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bump_cluster::{ClusterParams, TrackSample, coverage_cells};
+    use bump_cluster::ClusterParams;
     use bump_core::{BumpId, DeviceId};
 
     /// Twelve trips east along one street, some a lane to the side, most
-    /// hitting one of two defects; coverage reaches 150 m either side.
-    type Coverage = Vec<(TripId, BTreeMap<CellIndex, f64>)>;
+    /// hitting one of two defects; tracks reach 150 m either side.
+    type Coverage = Vec<(TripId, Vec<TrackSample>)>;
 
     fn city() -> (Vec<BumpObs>, Coverage) {
         let (mut bumps, mut covs) = (Vec::new(), Vec::new());
@@ -403,10 +458,7 @@ mod tests {
                     speed_mps: 10.0,
                 })
                 .collect();
-            covs.push((
-                id.clone(),
-                coverage_cells(&track, 2.0, ClusterParams::default().coverage_step_m),
-            ));
+            covs.push((id.clone(), track));
             for (k, lon) in [(0, -71.0805), (1, -71.0792)] {
                 if (trip + k) % 3 != 0 {
                     let t = t0 + 10.0 + f64::from(k);
@@ -433,11 +485,14 @@ mod tests {
 
     fn clusters_with(spill: Option<Spill>) -> String {
         let (bumps, covs) = city();
+        let mut cfg = PipelineConfig::default();
+        // The street is shorter than the trim at trips' ends.
+        cfg.privacy.trim_m = 0.0;
         let mut index = ClusterIndex::new(ClusterParams::default());
         match spill {
             None => {
-                for (id, c) in &covs {
-                    index.add_coverage(id, c);
+                for (id, track) in &covs {
+                    index.add_coverage(id, &trip_coverage(track, &cfg, None));
                 }
                 for b in bumps {
                     index.add_bump(b);
@@ -445,13 +500,13 @@ mod tests {
             }
             Some(mut spill) => {
                 // As the replay does: coverage first, each trip's bumps after.
-                for (id, c) in &covs {
-                    spill.put(id, c, &mut index);
+                for (id, track) in &covs {
+                    spill.put(id, track, &mut index, &cfg);
                 }
                 for b in bumps {
                     index.add_bump(b);
                 }
-                spill.load(&mut index).unwrap_or_else(|e| unreachable!("{e}"));
+                spill.load(&mut index, &cfg).unwrap_or_else(|e| unreachable!("{e}"));
             }
         }
         format!("{:?}", index.clusters())
