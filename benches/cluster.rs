@@ -1,6 +1,7 @@
 //! Clustering across trips: H3 indexing of bumps, `ClusterIndex` updates
 //! and the clusters computed from them, per bump; and coverage (the H3
-//! cells a GPS track drove through), per fix.
+//! cells a GPS track drove through), per fix: whole, trimmed, and near a
+//! trip's clusters only.
 //!
 //! The bumps are those the pipeline detects on simulated trips (seed 99,
 //! default city, 50 Hz), replayed as many virtual trips, each with its own
@@ -8,9 +9,9 @@
 //! city's evidence over weeks, concentrated on the streets and defects
 //! real trips share.
 
-use bump_cluster::{BumpObs, ClusterIndex, ClusterParams, TrackSample, cell_of, coverage_cells};
+use bump_cluster::{BumpObs, ClusterIndex, ClusterParams, NearCells, TrackSample, cell_of, coverage_cells};
 use bump_core::{BumpId, TripId};
-use bump_pipeline::{PipelineConfig, TripProcessor, preprocess};
+use bump_pipeline::{PipelineConfig, TripProcessor, preprocess, trip_coverage};
 use bump_sim::rng::Rng;
 use bump_sim::{SimParams, Simulation};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -128,6 +129,23 @@ fn cluster(c: &mut Criterion) {
                 .len(),
             )
         });
+    });
+    // With the privacy trim, as serve computes it for every trip.
+    g.bench_function("trip_coverage_20min", |b| {
+        b.iter(|| black_box(trip_coverage(black_box(&track), &cfg, None).len()));
+    });
+    // Only near the trip's own bumps' clusters, as a replay computes it
+    // once every bump is in.
+    let mut idx = ClusterIndex::new(cfg.cluster);
+    let out = TripProcessor::new(cfg.clone())
+        .run(&trip)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    for bump in &out.bumps {
+        idx.add_bump(BumpObs::from_bump(bump));
+    }
+    let near = NearCells::new(idx.pass_cells(), cfg.cluster.coverage_step_m);
+    g.bench_function("trip_coverage_near_20min", |b| {
+        b.iter(|| black_box(trip_coverage(black_box(&track), &cfg, Some(&near)).len()));
     });
     g.finish();
 }

@@ -369,11 +369,19 @@ type Bin = (i64, i64);
 /// degree of longitude (rounded down over its reach).
 type Centre = [f64; 3];
 
+/// How far from the line between two successive points of a coverage walk
+/// with `step_m` steps a cell it notes can have its centre, m, with a
+/// margin of about two (see [`NearCells`]).
+#[must_use]
+pub fn coverage_reach_m(step_m: f64) -> f64 {
+    step_or_default(step_m) + 5.0 * RESOLUTION.edge_length_m()
+}
+
 impl NearCells {
     /// The ground within reach of `cells` for walks of `step_m` steps.
     #[must_use]
     pub fn new(cells: HashSet<CellIndex>, step_m: f64) -> Self {
-        let reach_m = step_or_default(step_m) + 5.0 * RESOLUTION.edge_length_m();
+        let reach_m = coverage_reach_m(step_m);
         let bin_deg = reach_m / M_PER_DEG;
         let mut bins: HashMap<Bin, Vec<Centre>> = HashMap::new();
         let mut everywhere = false;

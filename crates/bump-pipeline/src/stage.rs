@@ -140,20 +140,77 @@ pub fn trip_coverage(
         None => coverage_cells(track, c.min_pass_speed_mps, c.coverage_step_m),
         Some(near) => coverage_cells_near(track, c.min_pass_speed_mps, c.coverage_step_m, near),
     };
-    let trim = cfg.privacy.trim_m;
-    if trim > 0.0
-        && let (Some(first), Some(last)) = (track.first(), track.last())
-    {
-        let near = |lat: f64, lon: f64| {
-            bump_geo::distance_m(lat, lon, first.lat, first.lon) < trim
-                || bump_geo::distance_m(lat, lon, last.lat, last.lon) < trim
-        };
-        coverage.retain(|c, _| {
-            let ll = h3o::LatLng::from(*c);
-            !near(ll.lat(), ll.lng())
-        });
+    if let Some(ends) = Ends::of(track, cfg.privacy.trim_m) {
+        trim_coverage(&mut coverage, track, &ends, c.coverage_step_m);
     }
     coverage
+}
+
+/// The privacy trim: positions within `trim_m` of a track's first or last
+/// point (phones' home addresses) are dropped.
+struct Ends {
+    first: (f64, f64),
+    last: (f64, f64),
+    trim_m: f64,
+}
+
+impl Ends {
+    /// `None` when there is nothing to trim.
+    fn of(track: &[TrackSample], trim_m: f64) -> Option<Self> {
+        match (track.first(), track.last()) {
+            (Some(a), Some(b)) if trim_m > 0.0 => Some(Self {
+                first: (a.lat, a.lon),
+                last: (b.lat, b.lon),
+                trim_m,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Metres to the nearer end.
+    fn distance_m(&self, lat: f64, lon: f64) -> f64 {
+        bump_geo::distance_m(lat, lon, self.first.0, self.first.1).min(bump_geo::distance_m(
+            lat,
+            lon,
+            self.last.0,
+            self.last.1,
+        ))
+    }
+
+    fn trims(&self, lat: f64, lon: f64) -> bool {
+        self.distance_m(lat, lon) < self.trim_m
+    }
+}
+
+/// Drops the cells whose centre the trim covers. A cell noted at time `t`
+/// lies within the walk's reach of the track segment holding `t`, so when
+/// there are more cells than segments (whole coverage, not the few cells
+/// near clusters), the cells of segments further than that from both ends
+/// are kept without working out their centres: a cell's centre costs
+/// about as much as the look-up that found the cell.
+fn trim_coverage(coverage: &mut BTreeMap<CellIndex, f64>, track: &[TrackSample], ends: &Ends, step_m: f64) {
+    let outside = |c: &CellIndex| {
+        let ll = h3o::LatLng::from(*c);
+        !ends.trims(ll.lat(), ll.lng())
+    };
+    if coverage.len() < track.len() {
+        coverage.retain(|c, _| outside(c));
+        return;
+    }
+    let reach = bump_cluster::coverage_reach_m(step_m);
+    // Per segment: whether all of it and its reach lie beyond the trim.
+    let clear: Vec<bool> = track
+        .windows(2)
+        .map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let len = bump_geo::distance_m(a.lat, a.lon, b.lat, b.lon);
+            ends.distance_m(a.lat, a.lon).min(ends.distance_m(b.lat, b.lon)) >= ends.trim_m + reach + len
+        })
+        .collect();
+    coverage.retain(|c, t| {
+        let i = track.partition_point(|p| p.t <= *t);
+        (i > 0 && i < track.len() && clear[i - 1]) || outside(c)
+    });
 }
 
 impl TripProcessor {
@@ -198,25 +255,20 @@ impl TripProcessor {
         let pre = preprocess(trip, &self.cfg.preprocess)?;
         let mut bumps = Vec::new();
         self.detect.detect(trip, &pre, &mut bumps)?;
-        let mut samples: Vec<TrackSample> = if pre.report.detector_rate_hz >= self.cfg.cluster.min_pass_rate_hz {
-            pre.track.points().iter().map(TrackSample::from).collect()
+        let points: Vec<TrackSample> = pre.track.points().iter().map(TrackSample::from).collect();
+        if let Some(ends) = Ends::of(&points, self.cfg.privacy.trim_m) {
+            bumps.retain(|b| !ends.trims(b.lat, b.lon));
+        }
+        // A phone too slow to feel a short impact gives no passes.
+        let samples = if pre.report.detector_rate_hz >= self.cfg.cluster.min_pass_rate_hz {
+            points
         } else {
             Vec::new()
         };
-        let trim = self.cfg.privacy.trim_m;
-        if trim > 0.0
-            && let (Some(first), Some(last)) = (pre.track.points().first(), pre.track.points().last())
-        {
-            let near = |lat: f64, lon: f64| {
-                bump_geo::distance_m(lat, lon, first.lat, first.lon) < trim
-                    || bump_geo::distance_m(lat, lon, last.lat, last.lon) < trim
-            };
-            bumps.retain(|b| !near(b.lat, b.lon));
-        }
-        let coverage = if self.defer_coverage {
-            BTreeMap::new()
+        let (coverage, track) = if self.defer_coverage {
+            (BTreeMap::new(), samples)
         } else {
-            trip_coverage(&std::mem::take(&mut samples), &self.cfg, None)
+            (trip_coverage(&samples, &self.cfg, None), Vec::new())
         };
         if let Some(model) = &self.cfg.classify.window.0 {
             for b in &mut bumps {
@@ -236,7 +288,7 @@ impl TripProcessor {
                 report: pre.report,
                 bumps,
                 coverage,
-                track: samples,
+                track,
             },
             traces,
         ))
@@ -285,5 +337,68 @@ impl Stage for TripProcessor {
     type Out = Result<TripOutcome, PreprocessError>;
     fn process(&mut self, input: Trip, out: &mut Vec<Self::Out>) {
         out.push(self.run(&input));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A wandering track: fixes 5–45 m apart on drifting bearings, now and
+    /// then coming back near where it started.
+    fn wander(seed: u64, fixes: u32) -> Vec<TrackSample> {
+        let noise = |i: u64| {
+            #[allow(clippy::cast_precision_loss, reason = "53 bits")]
+            let x = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+            2.0 * x - 1.0
+        };
+        let (mut lat, mut lon) = (42.35, -71.08);
+        let mut bearing = 180.0 * noise(seed);
+        (0..fixes)
+            .map(|i| {
+                let k = seed * 1000 + u64::from(i);
+                if i > 0 {
+                    bearing += 70.0 * noise(k * 3);
+                    (lat, lon) = bump_geo::destination(lat, lon, bearing, 25.0 + 20.0 * noise(k * 5));
+                }
+                TrackSample {
+                    t: 1_700_000_000.0 + f64::from(i),
+                    lat,
+                    lon,
+                    speed_mps: 12.0,
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        // The trim keeps exactly the cells whose centres lie beyond it,
+        // whichever cells it skipped working out the centre of.
+        #[test]
+        fn trim_drops_exactly_the_cells_near_the_ends(
+            seed in 0u64..10_000,
+            trim_m in prop_oneof![Just(200.0), 1.0f64..400.0],
+            step_m in prop_oneof![Just(4.0), 0.5f64..50.0],
+        ) {
+            let track = wander(seed, 80);
+            let mut all = coverage_cells(&track, 2.0, step_m);
+            // A few cells, as near clusters, take the other branch.
+            if seed % 3 == 0 {
+                all = all.into_iter().step_by(9).collect();
+            }
+            let ends = Ends::of(&track, trim_m).unwrap();
+            let mut fast = all.clone();
+            trim_coverage(&mut fast, &track, &ends, step_m);
+            let exact: BTreeMap<CellIndex, f64> = all
+                .iter()
+                .filter(|(c, _)| {
+                    let ll = h3o::LatLng::from(**c);
+                    !ends.trims(ll.lat(), ll.lng())
+                })
+                .map(|(c, t)| (*c, *t))
+                .collect();
+            prop_assert_eq!(fast, exact);
+        }
     }
 }
