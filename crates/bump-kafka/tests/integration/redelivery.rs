@@ -95,9 +95,9 @@ async fn killed_member_message_comes_again_and_counts_once() {
     }
     // Everything before it was handled by the victim, and comes again to
     // the survivor only if the victim's last commit was lost: closing
-    // commits the stored offsets, but a commit while the group rebalances
-    // (the standby member still joining) fails, and at-least-once delivery
-    // then hands the survivor the partition from its last committed offset.
+    // commits the stored offsets, but that commit can fail (under a loaded
+    // test run it did, once in several), and at-least-once delivery then
+    // hands the survivor the partition from its last committed offset.
     let again = (0..HANG_AT).filter(|seq| per_seq[seq].len() == 2).count();
     for seq in 0..HANG_AT {
         let handled = &per_seq[&seq];
