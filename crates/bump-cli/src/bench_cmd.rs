@@ -63,6 +63,12 @@ pub(crate) struct BenchArgs {
     /// Concurrent clients in serve mode.
     #[arg(long, default_value_t = 16)]
     clients: usize,
+    /// In serve mode, measure the upload path alone: the server stores and
+    /// acknowledges batches without processing them, and each client sends
+    /// its next batch as soon as the last is acknowledged (as fast as
+    /// `--clients` allow, not at `--batches-per-s`).
+    #[arg(long)]
+    ingest_only: bool,
     /// Accelerometer samples per uploaded batch in serve mode.
     #[arg(long, default_value_t = 1000)]
     batch_samples: usize,
@@ -379,13 +385,41 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Name of the benchmarked server's threads, so their CPU time can be told
+/// from the clients'.
+const SERVER_THREADS: &str = "bench-server";
+
+/// CPU time of the server's threads so far, s: its runtime's and the
+/// store's SQLite workers' (from `/proc`, Linux only; `None` elsewhere).
+fn server_cpu_s() -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        // `comm` holds the first 15 bytes of the name.
+        if comm.starts_with(SERVER_THREADS) || comm.starts_with("sqlx-sqlite-wor") {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            ns += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    #[allow(clippy::cast_precision_loss, reason = "nanoseconds of a run fit f64")]
+    Some(ns as f64 * 1e-9)
+}
+
 fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile_dir()?;
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(SERVER_THREADS)
+        .enable_all()
+        .build()?;
+    let store = server_rt.block_on(bump_store::Store::open(&dir))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        let store = bump_store::Store::open(&dir).await?;
         // Batches of about `batch_samples` samples, every trip's in order.
-        let mut bodies: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut bodies: Vec<(String, Vec<u8>, usize)> = Vec::new();
         let mut tokens = BTreeMap::new();
         for t in trips {
             #[allow(clippy::cast_precision_loss, reason = "sample counts fit f64")]
@@ -399,7 +433,7 @@ fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow
                     store.add_device(&d, &d, &bump_serve::auth::token_hash(&tok)).await?;
                     tokens.insert(d.clone(), tok);
                 }
-                bodies.push((d, serde_json::to_vec(&b)?));
+                bodies.push((d, serde_json::to_vec(&b)?, b.accel.x.len()));
             }
         }
         let mut cfg = PipelineConfig::default();
@@ -411,10 +445,11 @@ fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow
             registry: None,
             model: None,
             inventory: Vec::new(),
+            process: !a.ingest_only,
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-        let server = tokio::spawn(bump_serve::run(
+        let server = server_rt.spawn(bump_serve::run(
             opts,
             async move {
                 let _ = stop_rx.await;
@@ -429,6 +464,8 @@ fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow
         let bodies = Arc::new(bodies);
         let tokens = Arc::new(tokens);
         let interval = Duration::from_secs_f64(1.0 / a.batches_per_s.max(0.001));
+        let closed_loop = a.ingest_only;
+        let cpu_before = server_cpu_s();
         let start = Instant::now();
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut handles = Vec::new();
@@ -436,14 +473,16 @@ fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow
             let (bodies, tokens, client, url, next) = (Arc::clone(&bodies), Arc::clone(&tokens), client.clone(), url.clone(), Arc::clone(&next));
             handles.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
-                let mut refused = 0usize;
+                let (mut refused, mut samples) = (0usize, 0usize);
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((dev, body)) = bodies.get(i) else { break };
-                    // Open-loop schedule: batch i is due at i × interval.
-                    #[allow(clippy::cast_possible_truncation, reason = "a schedule within the run")]
-                    let due = start + interval * (i as u32);
-                    tokio::time::sleep_until(due.into()).await;
+                    let Some((dev, body, n)) = bodies.get(i) else { break };
+                    if !closed_loop {
+                        // Open-loop schedule: batch i is due at i × interval.
+                        #[allow(clippy::cast_possible_truncation, reason = "a schedule within the run")]
+                        let due = start + interval * (i as u32);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
                     let t0 = Instant::now();
                     let r = client
                         .post(&url)
@@ -453,24 +492,29 @@ fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow
                         .send()
                         .await;
                     match r {
-                        Ok(r) if r.status().as_u16() == 202 => lat.push(t0.elapsed().as_secs_f64() * 1000.0),
+                        Ok(r) if r.status().as_u16() == 202 => {
+                            lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                            samples += n;
+                        }
                         _ => refused += 1,
                     }
                 }
-                (lat, refused)
+                (lat, refused, samples)
             }));
         }
         let mut lat = Vec::new();
-        let mut refused = 0;
+        let (mut refused, mut samples) = (0, 0);
         for h in handles {
-            let (l, r) = h.await?;
+            let (l, r, n) = h.await?;
             lat.extend(l);
             refused += r;
+            samples += n;
         }
         let upload_s = start.elapsed().as_secs_f64();
+        let server_cpu = server_cpu_s().zip(cpu_before).map(|(after, before)| after - before);
         // Wait for the pipeline to drain.
         let drain = Instant::now();
-        while store.pending_batches().await? > 0 && drain.elapsed() < Duration::from_secs(600) {
+        while !a.ingest_only && store.pending_batches().await? > 0 && drain.elapsed() < Duration::from_secs(600) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -481,10 +525,24 @@ fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow
         trip_lat.sort_by(f64::total_cmp);
         #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
         let achieved = lat.len() as f64 / upload_s;
-        writeln!(o, "\nserve over HTTP: {} batches of ~{} samples from {} clients, asked {:.0}/s, achieved {achieved:.0}/s, {refused} refused",
-            bodies.len(), a.batch_samples, a.clients, a.batches_per_s)?;
+        let asked = if a.ingest_only { "as fast as acknowledged".to_owned() } else { format!("asked {:.0}/s", a.batches_per_s) };
+        writeln!(o, "\nserve over HTTP: {} batches of ~{} samples from {} clients, {asked}, achieved {achieved:.0}/s ({:.2} M samples/s), {refused} refused",
+            bodies.len(), a.batch_samples, a.clients, samples as f64 / upload_s.max(1e-9) / 1e6)?;
         writeln!(o, "ack latency        p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", quantile(&lat, 0.5), quantile(&lat, 0.99), quantile(&lat, 1.0))?;
-        writeln!(o, "final batch → clustered   p50 {:.0} ms   p99 {:.0} ms ({} trips)", quantile(&trip_lat, 0.5), quantile(&trip_lat, 0.99), trip_lat.len())?;
+        if !a.ingest_only {
+            writeln!(o, "final batch → clustered   p50 {:.0} ms   p99 {:.0} ms ({} trips)", quantile(&trip_lat, 0.5), quantile(&trip_lat, 0.99), trip_lat.len())?;
+        }
+        #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+        let per_cpu_s = server_cpu.map(|c| samples as f64 / c.max(1e-9));
+        if let (Some(cpu), Some(rate)) = (server_cpu, per_cpu_s) {
+            writeln!(
+                o,
+                "server CPU  {cpu:.2} s while uploading ({:.2} cores busy): {:.2} M samples per CPU-second{}",
+                cpu / upload_s.max(1e-9),
+                rate / 1e6,
+                if a.ingest_only { ", the upload path alone" } else { ", uploads and the pipeline" }
+            )?;
+        }
         // What an upload waits behind: every other write holds the writer.
         let writes = store.write_times();
         let mut held = serde_json::Map::new();
@@ -497,7 +555,9 @@ fn serve(trips: &[bump_core::Trip], a: &BenchArgs, o: &mut impl Write) -> anyhow
         let _ = std::fs::remove_dir_all(&dir);
         anyhow::Ok(json!({
             "batches": bodies.len(), "batch_samples": a.batch_samples, "clients": a.clients,
-            "asked_per_second": a.batches_per_s, "achieved_per_second": achieved, "refused": refused,
+            "asked_per_second": if a.ingest_only { serde_json::Value::Null } else { json!(a.batches_per_s) },
+            "achieved_per_second": achieved, "refused": refused, "ingest_only": a.ingest_only,
+            "samples_acknowledged": samples, "server_cpu_s": server_cpu, "samples_per_server_cpu_s": per_cpu_s,
             "ack_ms": {"p50": quantile(&lat, 0.5), "p99": quantile(&lat, 0.99), "max": quantile(&lat, 1.0)},
             "final_batch_to_clustered_ms": {"p50": quantile(&trip_lat, 0.5), "p99": quantile(&trip_lat, 0.99)},
             "store_writes": held,

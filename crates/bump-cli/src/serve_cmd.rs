@@ -462,6 +462,7 @@ pub(crate) fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
             registry,
             model,
             inventory,
+            process: true,
         };
         if kafka {
             use bump_serve::scale::Role;

@@ -58,6 +58,11 @@ pub struct ServeOptions {
     pub model: Option<Model>,
     /// The city's inventory.
     pub inventory: Vec<KnownObstacle>,
+    /// Whether the pipeline runs on what is stored. Without it the server
+    /// only takes uploads: batches are stored, acknowledged and left
+    /// pending for the next server that processes them (how the benchmark
+    /// measures the upload path alone).
+    pub process: bool,
 }
 
 /// Why the server stopped with an error.
@@ -209,9 +214,14 @@ pub async fn run(
             source,
         })?;
     let local = listener.local_addr().map_err(ServeError::Http)?;
+    let process = opts.process;
     let state = state(opts);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let tasks = pipeline::spawn(Arc::clone(&state), stop_rx);
+    let tasks = if process {
+        pipeline::spawn(Arc::clone(&state), stop_rx)
+    } else {
+        Vec::new()
+    };
     on_listen(local);
     tracing::info!(message = "Listening.", addr = %local);
     let st = Arc::clone(&state);

@@ -92,6 +92,7 @@ impl Server {
             registry,
             model,
             inventory: Vec::new(),
+            process: true,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let (addr_tx, addr_rx) = oneshot::channel::<SocketAddr>();
