@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use bump_store::{Store, StoredBump};
+use bump_store::{NewBatch, Store, StoredBump};
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -58,6 +58,30 @@ fn store(c: &mut Criterion) {
             black_box(rt.block_on(store.put_batch("trip-put", seq, "dev", false, &body, "digest", now)))
         });
     });
+
+    // Eight batches in one transaction, as uploads arriving together could
+    // be committed: the cost per batch.
+    g.throughput(Throughput::Elements(8));
+    g.bench_function("put_batches_8x40kB", |b| {
+        b.iter(|| {
+            let seqs: Vec<u32> = (0..8).map(|k| seq + 1 + k).collect();
+            seq += 8;
+            let batches: Vec<NewBatch<'_>> = seqs
+                .iter()
+                .map(|&s| NewBatch {
+                    part: None,
+                    trip_id: "trip-put",
+                    seq: s,
+                    device_id: "dev",
+                    is_final: false,
+                    body: &body,
+                    digest: "digest",
+                })
+                .collect();
+            black_box(rt.block_on(store.put_batches(&batches, Utc::now())))
+        });
+    });
+    g.throughput(Throughput::Elements(1));
 
     let (bumps, coverage) = evidence("trip-ev");
     // The trip's 120 batches of 1,000 samples, which the commit marks processed.

@@ -203,15 +203,17 @@ pub(crate) async fn upload(State(state): State<Arc<AppState>>, headers: HeaderMa
         return to_kafka(&state, sink, &batch, &canonical, &d).await;
     }
     let put = state
-        .store
-        .put_batch(
-            &trip,
-            batch.seq,
-            &device,
-            batch.is_final,
-            &canonical,
-            &d,
-            chrono::Utc::now(),
+        .commits
+        .put(
+            &state.store,
+            crate::commit::Upload {
+                trip_id: trip.clone(),
+                seq: batch.seq,
+                device_id: device.clone(),
+                is_final: batch.is_final,
+                body: canonical,
+                digest: d,
+            },
         )
         .await;
     state.metrics.stage("ingest", t0.elapsed().as_secs_f64());

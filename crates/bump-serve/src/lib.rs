@@ -18,6 +18,7 @@ is left is durable and picked up at the next start.
 
 pub mod api;
 pub mod auth;
+pub mod commit;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
@@ -189,6 +190,7 @@ pub fn state(opts: ServeOptions) -> Arc<AppState> {
         logins: auth::LoginLimiter::default(),
         filing: tokio::sync::Mutex::new(()),
         kafka: None,
+        commits: commit::Committer::default(),
     })
 }
 

@@ -94,6 +94,8 @@ pub struct AppState {
     /// Kafka runtime, ingest role: uploads go to the batches topic instead
     /// of the store.
     pub kafka: Option<Arc<crate::scale::KafkaSink>>,
+    /// Uploads waiting to be stored together.
+    pub commits: crate::commit::Committer,
 }
 
 impl AppState {
