@@ -15,6 +15,14 @@ fn parse(c: &mut Criterion) {
     g.bench_function("batch_json_3000_samples", |b| {
         b.iter(|| black_box(TripBatch::from_json(black_box(&json)).map(|b| b.len())));
     });
+    // The rest of the upload path's own work on a parsed batch: the
+    // canonical form that is stored, and its digest.
+    g.bench_function("batch_canonical_3000_samples", |b| {
+        b.iter(|| black_box(serde_json::to_vec(black_box(batch)).map(|v| v.len())));
+    });
+    g.bench_function("batch_digest_3000_samples", |b| {
+        b.iter(|| black_box(bump_serve::auth::digest(black_box(&json))));
+    });
     g.finish();
 
     let dir = std::env::temp_dir().join(format!("streetbump-bench-{}", std::process::id()));

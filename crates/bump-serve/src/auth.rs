@@ -42,6 +42,28 @@ pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Prefix of the digests taken over a batch's content
+/// ([`bump_core::TripBatch::content_bytes`]). Digests stored before them,
+/// of the batch's canonical JSON, have none.
+pub const BATCH_DIGEST_PREFIX: &str = "c1:";
+
+/// The digest of a batch itself, whatever JSON it came as: what tells a
+/// retry from a different batch under the same trip and sequence number.
+#[must_use]
+pub fn batch_digest(batch: &bump_core::TripBatch) -> String {
+    format!("{BATCH_DIGEST_PREFIX}{}", digest(&batch.content_bytes()))
+}
+
+/// Whether `stored`, the digest a batch was stored with, is `batch`'s
+/// (whose digest is `d`): equal, or a digest from before content digests
+/// that matches the batch's canonical JSON.
+#[must_use]
+pub fn same_batch(stored: &str, d: &str, batch: &bump_core::TripBatch) -> bool {
+    stored == d
+        || (!stored.starts_with(BATCH_DIGEST_PREFIX)
+            && serde_json::to_vec(batch).is_ok_and(|canonical| stored == digest(&canonical)))
+}
+
 /// Hashes a password (Argon2id, random salt).
 ///
 /// # Errors

@@ -25,7 +25,7 @@ use bump_core::TripBatch;
 use bump_store::BatchPut;
 use serde_json::json;
 
-use crate::auth::{digest, token_hash};
+use crate::auth::{batch_digest, same_batch, token_hash};
 use crate::state::AppState;
 
 fn refuse(state: &AppState, status: StatusCode, reason: &str, error: &str, field: Option<&str>) -> Response {
@@ -195,12 +195,12 @@ pub(crate) async fn upload(State(state): State<Arc<AppState>>, headers: HeaderMa
     }
     // The digest of the parsed batch, not of the bytes: a phone that
     // re-serialises the same batch differently is still the same batch.
-    let canonical = serde_json::to_vec(&batch).unwrap_or_else(|_| raw.clone());
-    let d = digest(&canonical);
+    // The body is stored as it came; every reader parses it the same way.
+    let d = batch_digest(&batch);
     let trip = batch.trip_id.as_str().to_owned();
     let t0 = std::time::Instant::now();
     if let Some(sink) = &state.kafka {
-        return to_kafka(&state, sink, &batch, &canonical, &d).await;
+        return to_kafka(&state, sink, &batch, &raw, &d).await;
     }
     let put = state
         .commits
@@ -211,8 +211,8 @@ pub(crate) async fn upload(State(state): State<Arc<AppState>>, headers: HeaderMa
                 seq: batch.seq,
                 device_id: device.clone(),
                 is_final: batch.is_final,
-                body: canonical,
-                digest: d,
+                body: raw,
+                digest: d.clone(),
             },
         )
         .await;
@@ -228,7 +228,14 @@ pub(crate) async fn upload(State(state): State<Arc<AppState>>, headers: HeaderMa
             state.metrics.batches_duplicate.fetch_add(1, Ordering::Relaxed);
             true
         }
-        Ok(BatchPut::Conflict) => return conflict(&state, &trip, batch.seq),
+        Ok(BatchPut::Conflict) => match state.store.batch_digest(&trip, batch.seq).await {
+            // Stored with a digest of the kind used before content digests.
+            Ok(Some(stored)) if same_batch(&stored, &d, &batch) => {
+                state.metrics.batches_duplicate.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            _ => return conflict(&state, &trip, batch.seq),
+        },
         Err(e) => {
             tracing::error!(message = "Cannot store a batch.", error = %e);
             return refuse(
@@ -249,12 +256,12 @@ async fn to_kafka(
     state: &AppState,
     sink: &crate::scale::KafkaSink,
     batch: &TripBatch,
-    canonical: &[u8],
+    body: &[u8],
     d: &str,
 ) -> Response {
     let trip = batch.trip_id.as_str();
     match state.store.batch_digest(trip, batch.seq).await {
-        Ok(Some(stored)) if stored == d => {
+        Ok(Some(stored)) if same_batch(&stored, d, batch) => {
             state.metrics.batches_duplicate.fetch_add(1, Ordering::Relaxed);
             return accepted(trip, batch.seq, true);
         }
@@ -266,7 +273,7 @@ async fn to_kafka(
         }
     }
     let t0 = std::time::Instant::now();
-    match sink.send(&batch.trip_id, canonical, d).await {
+    match sink.send(&batch.trip_id, body, d).await {
         Ok(()) => {
             state.metrics.stage("ingest", t0.elapsed().as_secs_f64());
             state.metrics.batches_accepted.fetch_add(1, Ordering::Relaxed);

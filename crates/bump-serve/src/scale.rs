@@ -53,7 +53,7 @@ use chrono::Utc;
 use h3o::Resolution;
 use tokio::sync::{Notify, watch};
 
-use crate::auth::digest;
+use crate::auth::batch_digest;
 use crate::pipeline;
 use crate::state::{AppState, ClusterView, Snapshot};
 
@@ -269,7 +269,12 @@ async fn store_batches(state: &AppState, stored: &Notify, msgs: &[Message]) -> R
     // consumer then hands over one message at a time.
     let parsed = msgs
         .iter()
-        .map(|m| TripBatch::from_json(m.payload()).map(|b| (b, digest(m.payload()))))
+        .map(|m| {
+            TripBatch::from_json(m.payload()).map(|b| {
+                let d = batch_digest(&b);
+                (b, d)
+            })
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(HandlerError::poison)?;
     let news: Vec<NewBatch<'_>> = parsed

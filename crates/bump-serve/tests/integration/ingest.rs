@@ -60,6 +60,42 @@ async fn a_retried_upload_is_counted_once_and_a_changed_one_refused() {
     s.stop().await;
 }
 
+/// A batch stored by a server from before content digests (its digest
+/// taken over the canonical JSON) is still recognised when retried, and a
+/// different batch under its key is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stored_with_the_old_digest_is_recognised_when_retried() {
+    let s = Server::start(|_| {}).await;
+    let line = &fixture_lines()[0];
+    let batch = bump_core::TripBatch::from_json(line.as_bytes()).unwrap();
+    let canonical = serde_json::to_vec(&batch).unwrap();
+    let old = bump_serve::auth::digest(&canonical);
+    assert!(!old.starts_with(bump_serve::auth::BATCH_DIGEST_PREFIX));
+    s.store
+        .put_batch(
+            batch.trip_id.as_str(),
+            batch.seq,
+            batch.device_id.as_str(),
+            batch.is_final,
+            &canonical,
+            &old,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let (st, v) = s.upload(line).await;
+    assert_eq!((st, v["duplicate"].as_bool()), (202, Some(true)), "{v}");
+    let mut changed: serde_json::Value = serde_json::from_str(line).unwrap();
+    changed["accel"]["z"][0] = serde_json::json!(1.5);
+    let (st, v) = s.upload(&changed.to_string()).await;
+    assert_eq!(st, 409, "{v}");
+    // A retry reformatted is the same batch too.
+    let reformatted = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(line).unwrap()).unwrap();
+    let (st, v) = s.upload(&reformatted).await;
+    assert_eq!((st, v["duplicate"].as_bool()), (202, Some(true)), "{v}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_upload_gets_its_status_and_names_the_problem() {
     let s = Server::start(|c| c.serve.max_body_bytes = 256 * 1024).await;

@@ -14,6 +14,8 @@ pub(crate) struct Server {
     pub(crate) url: String,
     pub(crate) tokens: BTreeMap<String, String>,
     pub(crate) http: reqwest::Client,
+    /// The server's store, for tests that set up what an older server left.
+    pub(crate) store: Store,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -87,7 +89,7 @@ impl Server {
         tweak(&mut cfg);
         let opts = ServeOptions {
             cfg,
-            store,
+            store: store.clone(),
             listen: Some("127.0.0.1:0".parse().unwrap()),
             registry,
             model,
@@ -118,6 +120,7 @@ impl Server {
             url: format!("http://{addr}"),
             tokens,
             http,
+            store,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
