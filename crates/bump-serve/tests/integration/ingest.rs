@@ -30,6 +30,13 @@ async fn raw(
     )
 }
 
+/// The batch of `line` with one reading changed: the same key, other content.
+fn with_other_content(line: &str) -> String {
+    let mut changed: serde_json::Value = serde_json::from_str(line).unwrap();
+    changed["accel"]["z"][0] = serde_json::json!(1.5);
+    changed.to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_upload_is_counted_once_and_a_changed_one_refused() {
     let s = Server::start(|_| {}).await;
@@ -39,9 +46,7 @@ async fn a_retried_upload_is_counted_once_and_a_changed_one_refused() {
     let (st, v) = s.upload(line).await;
     assert_eq!((st, v["duplicate"].as_bool()), (202, Some(true)), "{v}");
     // The same key with other content.
-    let mut changed: serde_json::Value = serde_json::from_str(line).unwrap();
-    changed["accel"]["z"][0] = serde_json::json!(1.5);
-    let (st, v) = s.upload(&changed.to_string()).await;
+    let (st, v) = s.upload(&with_other_content(line)).await;
     assert_eq!(st, 409, "{v}");
     assert_eq!(v["field"], "seq");
     assert_eq!(s.metric("streetbump_batches_accepted_total ").await, 1.0);
@@ -85,9 +90,7 @@ async fn a_batch_stored_with_the_old_digest_is_recognised_when_retried() {
         .unwrap();
     let (st, v) = s.upload(line).await;
     assert_eq!((st, v["duplicate"].as_bool()), (202, Some(true)), "{v}");
-    let mut changed: serde_json::Value = serde_json::from_str(line).unwrap();
-    changed["accel"]["z"][0] = serde_json::json!(1.5);
-    let (st, v) = s.upload(&changed.to_string()).await;
+    let (st, v) = s.upload(&with_other_content(line)).await;
     assert_eq!(st, 409, "{v}");
     // A retry reformatted is the same batch too.
     let reformatted = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(line).unwrap()).unwrap();
