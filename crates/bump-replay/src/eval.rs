@@ -176,6 +176,15 @@ pub struct PotholeScore {
     pub found: usize,
     /// `found / passed`.
     pub recall: f64,
+    /// Of the counted potholes, those felt by at least
+    /// [`PotholeScore::felt_min_trips`] distinct trips (a bump matched to a
+    /// pass that hit it): what the detector left for clustering to find.
+    pub felt: usize,
+    /// Distinct trips with a matched bump for a pothole to be `felt`:
+    /// Street Bump's three.
+    pub felt_min_trips: usize,
+    /// Of the `felt` potholes, those with a likely `pothole` cluster.
+    pub found_felt: usize,
     /// Likely clusters classed `pothole`.
     pub clusters: usize,
     /// Of those, within the radius of a real pothole.
@@ -192,6 +201,19 @@ pub struct PotholeScore {
 
 /// The rule: potholes passed by at least five trips.
 pub const POTHOLE_MIN_TRIPS: usize = 5;
+
+/// Distinct trips that must feel a pothole before clustering can make it
+/// likely (the default `[cluster] min_trips`, Street Bump's rule).
+pub const FELT_MIN_TRIPS: usize = 3;
+
+/// What the truth says of one obstacle: its kind, the distinct trips that
+/// passed it in its lane, and those with a bump matched to a hit pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Passed {
+    kind: String,
+    trips: usize,
+    felt_trips: usize,
+}
 
 /// One cluster a filer would send as a pothole.
 #[derive(Debug, Clone, Serialize)]
@@ -210,7 +232,7 @@ fn eval_clusters(
     path: &Path,
     obstacles: &BTreeMap<String, (f64, f64)>,
     hit: &BTreeMap<String, String>,
-    passed: &BTreeMap<String, (String, usize)>,
+    passed: &BTreeMap<String, Passed>,
     radius_m: f64,
 ) -> Result<ClusterEval, ReadError> {
     let df = read_csv(path)?;
@@ -279,18 +301,20 @@ fn eval_clusters(
             .collect();
         let all_potholes: Vec<(f64, f64)> = passed
             .iter()
-            .filter(|(_, (kind, _))| kind == "pothole")
+            .filter(|(_, p)| p.kind == "pothole")
             .filter_map(|(id, _)| obstacles.get(id).copied())
             .collect();
-        let counted: Vec<(f64, f64)> = passed
+        // Each counted pothole with whether enough trips felt it.
+        let counted_felt: Vec<((f64, f64), bool)> = passed
             .iter()
-            .filter(|(_, (kind, trips))| kind == "pothole" && *trips >= POTHOLE_MIN_TRIPS)
-            .filter_map(|(id, _)| obstacles.get(id).copied())
+            .filter(|(_, p)| p.kind == "pothole" && p.trips >= POTHOLE_MIN_TRIPS)
+            .filter_map(|(id, p)| obstacles.get(id).map(|o| (*o, p.felt_trips >= FELT_MIN_TRIPS)))
             .collect();
-        let found = counted
-            .iter()
-            .filter(|o| pothole_clusters.iter().any(|c| near(c, o)))
-            .count();
+        let counted: Vec<(f64, f64)> = counted_felt.iter().map(|(o, _)| *o).collect();
+        let is_found = |o: &(f64, f64)| pothole_clusters.iter().any(|c| near(c, o));
+        let found = counted.iter().filter(|o| is_found(o)).count();
+        let felt = counted_felt.iter().filter(|(_, f)| *f).count();
+        let found_felt = counted_felt.iter().filter(|(o, f)| *f && is_found(o)).count();
         let mut missed: BTreeMap<String, usize> = BTreeMap::new();
         for o in counted.iter().filter(|o| !pothole_clusters.iter().any(|c| near(c, o))) {
             // The furthest a nearby cluster got, from likely down.
@@ -319,6 +343,9 @@ fn eval_clusters(
             passed: counted.len(),
             found,
             recall: ratio(found, counted.len()),
+            felt,
+            felt_min_trips: FELT_MIN_TRIPS,
+            found_felt,
             clusters: pothole_clusters.len(),
             real,
             precision: ratio(real, pothole_clusters.len()),
@@ -472,16 +499,28 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
         .filter(|p| p.hit)
         .map(|p| (p.obstacle.clone(), p.kind.clone()))
         .collect();
-    let mut trips_by_obstacle: BTreeMap<String, (String, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+    // Per obstacle: its kind, the trips that passed it, the trips that felt it.
+    type Trips<'a> = std::collections::BTreeSet<&'a str>;
+    let mut trips_by_obstacle: BTreeMap<String, (String, Trips<'_>, Trips<'_>)> = BTreeMap::new();
     for p in passes.values().flatten() {
         let e = trips_by_obstacle
             .entry(p.obstacle.clone())
-            .or_insert_with(|| (p.kind.clone(), std::collections::BTreeSet::new()));
+            .or_insert_with(|| (p.kind.clone(), Trips::new(), Trips::new()));
         e.1.insert(&p.trip);
+        if detected.contains(&(p.trip.clone(), p.obstacle.clone(), p.t.to_bits())) {
+            e.2.insert(&p.trip);
+        }
     }
-    let passed: BTreeMap<String, (String, usize)> = trips_by_obstacle
+    let passed: BTreeMap<String, Passed> = trips_by_obstacle
         .into_iter()
-        .map(|(id, (kind, trips))| (id, (kind, trips.len())))
+        .map(|(id, (kind, trips, felt))| {
+            let p = Passed {
+                kind,
+                trips: trips.len(),
+                felt_trips: felt.len(),
+            };
+            (id, p)
+        })
         .collect();
     let clusters_path = results.join("clusters.csv");
     let clusters = if clusters_path.is_file() {
@@ -527,8 +566,19 @@ mod tests {
         let obstacles: BTreeMap<String, (f64, f64)> =
             pos.iter().enumerate().map(|(k, p)| (format!("o{k}"), *p)).collect();
         let hit: BTreeMap<String, String> = obstacles.keys().map(|k| (k.clone(), "pothole".into())).collect();
-        let passed: BTreeMap<String, (String, usize)> =
-            obstacles.keys().map(|k| (k.clone(), ("pothole".into(), 6))).collect();
+        // All passed by 6 trips; o0 and o1 felt by 3, the rest by 2.
+        let passed: BTreeMap<String, Passed> = obstacles
+            .keys()
+            .enumerate()
+            .map(|(k, id)| {
+                let p = Passed {
+                    kind: "pothole".into(),
+                    trips: 6,
+                    felt_trips: if k < 2 { 3 } else { 2 },
+                };
+                (id.clone(), p)
+            })
+            .collect();
         let rows = [
             (0, 3.0, "likely", "pothole"),
             (1, 4.0, "likely", "rough_road"),
@@ -549,6 +599,8 @@ mod tests {
         let e = eval_clusters(&path, &obstacles, &hit, &passed, 15.0).expect("eval");
         let p = e.potholes.expect("classes given");
         assert_eq!((p.passed, p.found), (5, 1));
+        // Found o0 was felt by three trips; so was o1, missed as rough road.
+        assert_eq!((p.felt, p.found_felt), (2, 1));
         let want: BTreeMap<String, usize> = [
             ("likely_as_rough_road", 1),
             ("uncertain", 1),

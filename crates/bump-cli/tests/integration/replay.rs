@@ -66,6 +66,14 @@ fn json_batches_replay_too_and_eval_scores_them() {
     assert!(ev["true_positives"].as_u64().unwrap() >= 1, "{ev}");
     // The replay wrote clusters, so the evaluation scores them too.
     assert!(ev["clusters"]["likely"].is_u64(), "{ev}");
+    // The pothole target, split between detection and clustering.
+    let p = &ev["clusters"]["potholes"];
+    let n = |k: &str| p[k].as_u64().unwrap_or_else(|| panic!("{k} in {p}"));
+    assert!(
+        n("felt") <= n("passed") && n("found_felt") <= n("felt").min(n("found")),
+        "{p}"
+    );
+    assert_eq!(n("felt_min_trips"), 3, "{p}");
 }
 
 #[test]
