@@ -98,9 +98,9 @@ fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 "  of them felt by {}+ trips {} ({:.3})  with a likely pothole cluster {} ({:.3})",
                 p.felt_min_trips,
                 p.felt,
-                ratio(p.felt, p.passed),
+                bump_replay::eval::ratio(p.felt, p.passed),
                 p.found_felt,
-                ratio(p.found_felt, p.felt)
+                bump_replay::eval::ratio(p.found_felt, p.felt)
             )?;
             if !p.missed.is_empty() {
                 let why: Vec<String> = p.missed.iter().map(|(k, n)| format!("{k} {n}")).collect();
@@ -167,10 +167,4 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     writeln!(o, "written   {}", path.display())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `num / den`, or NaN when there is nothing to divide.
-fn ratio(num: usize, den: usize) -> f64 {
-    #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
-    if den == 0 { f64::NAN } else { num as f64 / den as f64 }
 }

@@ -415,7 +415,8 @@ fn obstacle_positions(path: &Path) -> Result<BTreeMap<String, (f64, f64)>, ReadE
 
 /// `num / den`, or 1 when there is nothing to count (no detection is
 /// never wrong; no truth is never missed).
-fn ratio(num: usize, den: usize) -> f64 {
+#[must_use]
+pub fn ratio(num: usize, den: usize) -> f64 {
     #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
     if den == 0 { 1.0 } else { num as f64 / den as f64 }
 }
