@@ -316,7 +316,7 @@ fn eval_clusters(
         let felt = counted_felt.iter().filter(|(_, f)| *f).count();
         let found_felt = counted_felt.iter().filter(|(o, f)| *f && is_found(o)).count();
         let mut missed: BTreeMap<String, usize> = BTreeMap::new();
-        for o in counted.iter().filter(|o| !pothole_clusters.iter().any(|c| near(c, o))) {
+        for o in counted.iter().filter(|o| !is_found(o)) {
             // The furthest a nearby cluster got, from likely down.
             let rank = |st: &str| {
                 ["likely", "uncertain", "probably_fixed", "insufficient"]
