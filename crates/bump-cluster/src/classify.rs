@@ -1,17 +1,22 @@
 /*!
 Classifying clusters by the signature of their bumps.
 
-A Gaussian naive Bayes model over the [`crate::Signature`] features: per
-class, a prior and an independent normal per feature. It is small, fast,
-deterministic to train, and its parameters can be read: a speed hump's
-mean `up_first_share` near 1 and long `duration`, a pothole's short,
-down-first, one-direction jolts, a casting's jolts from both directions.
-Features that are unknown for a cluster (NaN) are left out of its
-likelihood rather than guessed.
+A random forest (Breiman 2001, [`crate::forest`]) over the
+[`crate::Signature`] features, grown on balanced bootstrap samples (Chen,
+Liaw and Breiman 2004): each tree sees the classes in equal measure, so
+the few speed humps, castings and rail crossings of a city's labels weigh
+as much as its many rough spots. Trees split on thresholds of single
+features, which suits what tells the classes apart (a pothole's jolts
+down first *and* from one direction *and* standing out from the road
+around it); an earlier Gaussian naive Bayes model, one normal per feature
+and class, was overconfident on rough pavement that shares one or two of
+a pothole's traits ([`docs/clustering.md`]). Features unknown for a
+cluster (NaN) go to the right of every split, in training as in use.
 
 Training data is a set of labelled clusters; the `streetbump classifier
 train` command builds them from trips and a GeoJSON of labelled obstacle
-positions (the simulator's truth, or a city's own labels).
+positions (the simulator's truth, or a city's own labels). Deterministic
+for a seed.
 */
 
 use serde::{Deserialize, Serialize};
@@ -36,34 +41,32 @@ pub fn class_of_kind(kind: &str) -> Option<&'static str> {
     })
 }
 
-/// One class of the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClassModel {
-    /// Class name, one of [`CLASSES`].
-    pub name: String,
-    /// Share of training clusters in the class.
-    pub prior: f64,
-    /// Per feature mean.
-    pub mean: Vec<f64>,
-    /// Per feature variance.
-    pub var: Vec<f64>,
-    /// Training clusters.
-    pub count: usize,
-}
+/// Forest settings of the signature model. Small: a few hundred labelled
+/// clusters and nine features.
+pub const FOREST: crate::forest::ForestParams = crate::forest::ForestParams {
+    trees: 100,
+    max_depth: 12,
+    min_leaf: 1,
+    seed: 1,
+    extra: false,
+    balanced: true,
+};
 
 /// A trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     /// Format version.
     pub format: String,
-    /// Feature names, in order.
+    /// Feature names, in order ([`crate::Signature::NAMES`]).
     pub features: Vec<String>,
-    /// Classes.
-    pub classes: Vec<ClassModel>,
+    /// Training clusters per class, in the forest's class order.
+    pub counts: Vec<usize>,
+    /// The forest; its classes are a subset of [`CLASSES`].
+    pub forest: crate::forest::Forest,
 }
 
 /// The model format written by this version.
-pub const MODEL_FORMAT: &str = "streetbump.signature-gnb/1";
+pub const MODEL_FORMAT: &str = "streetbump.signature-forest/1";
 
 /// Why a model could not be trained or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,123 +82,112 @@ pub enum ModelError {
         /// Features expected.
         expected: usize,
     },
+    /// The model has the right format but does not hold together.
+    #[error("model is inconsistent: {0}")]
+    Inconsistent(String),
 }
 
 impl Model {
-    /// Fits the model to labelled feature vectors.
+    /// Grows the forest on labelled feature vectors ([`FOREST`]).
     ///
     /// # Errors
     /// [`ModelError::TooFewClasses`].
-    pub fn train(examples: &[(&str, [f64; 7])]) -> Result<Self, ModelError> {
-        let nf = crate::Signature::NAMES.len();
-        // Variance floor: a fraction of each feature's overall variance,
-        // so a class seen with one value does not become infinitely sure.
-        let overall: Vec<f64> = (0..nf)
-            .map(|j| {
-                let v: Vec<f64> = examples.iter().map(|e| e.1[j]).filter(|x| x.is_finite()).collect();
-                variance(&v).max(1e-6)
-            })
+    pub fn train(examples: &[(&str, [f64; crate::N_FEATURES])]) -> Result<Self, ModelError> {
+        let classes: Vec<&str> = CLASSES
+            .into_iter()
+            .filter(|c| examples.iter().any(|e| e.0 == *c))
             .collect();
-        let mut classes = Vec::new();
-        for name in CLASSES {
-            let xs: Vec<&[f64; 7]> = examples.iter().filter(|e| e.0 == name).map(|e| &e.1).collect();
-            if xs.is_empty() {
-                continue;
-            }
-            let (mut mean, mut var) = (Vec::new(), Vec::new());
-            for j in 0..nf {
-                let v: Vec<f64> = xs.iter().map(|x| x[j]).filter(|x| x.is_finite()).collect();
-                #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
-                let m = if v.is_empty() {
-                    0.0
-                } else {
-                    v.iter().sum::<f64>() / v.len() as f64
-                };
-                mean.push(m);
-                var.push(variance(&v).max(0.05 * overall[j]));
-            }
-            #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
-            classes.push(ClassModel {
-                name: name.to_owned(),
-                prior: xs.len() as f64 / examples.len() as f64,
-                mean,
-                var,
-                count: xs.len(),
-            });
-        }
         if classes.len() < 2 {
-            return Err(ModelError::TooFewClasses(classes.into_iter().map(|c| c.name).collect()));
+            return Err(ModelError::TooFewClasses(
+                classes.iter().map(|c| (*c).to_owned()).collect(),
+            ));
         }
+        let (x, y): (Vec<Vec<f64>>, Vec<usize>) = examples
+            .iter()
+            .filter_map(|(c, f)| classes.iter().position(|k| k == c).map(|i| (f.to_vec(), i)))
+            .unzip();
+        let counts = (0..classes.len())
+            .map(|i| y.iter().filter(|&&k| k == i).count())
+            .collect();
+        let features: Vec<String> = crate::Signature::NAMES.iter().map(|s| (*s).to_owned()).collect();
+        let forest = crate::forest::Forest::train(
+            &x,
+            &y,
+            classes.iter().map(|c| (*c).to_owned()).collect(),
+            features.clone(),
+            FOREST,
+        );
         Ok(Self {
             format: MODEL_FORMAT.to_owned(),
-            features: crate::Signature::NAMES.iter().map(|s| (*s).to_owned()).collect(),
-            classes,
+            features,
+            counts,
+            forest,
         })
     }
 
     /// Checks a loaded model.
     ///
     /// # Errors
-    /// [`ModelError::Format`].
+    /// [`ModelError::Format`] for another format or feature set,
+    /// [`ModelError::Inconsistent`] for a forest that does not hold
+    /// together.
     pub fn check(&self) -> Result<(), ModelError> {
-        let nf = crate::Signature::NAMES.len();
+        let names = &crate::Signature::NAMES;
         if self.format != MODEL_FORMAT
-            || self.features.len() != nf
-            || self.classes.len() < 2
-            || self
-                .classes
-                .iter()
-                .any(|c| c.mean.len() != nf || c.var.len() != nf || c.var.iter().any(|v| v.is_nan() || *v <= 0.0))
+            || self.features.len() != names.len()
+            || self.features.iter().zip(names).any(|(a, b)| a != b)
         {
             return Err(ModelError::Format {
                 found: self.format.clone(),
-                expected: nf,
+                expected: names.len(),
             });
         }
-        Ok(())
+        let bad = |m: &str| Err(ModelError::Inconsistent(m.to_owned()));
+        if self.forest.features != self.features {
+            return bad("the forest's features are not the model's");
+        }
+        if self.forest.classes.len() < 2 || self.forest.classes.iter().any(|c| !CLASSES.contains(&c.as_str())) {
+            return bad("the forest's classes are not two or more of the known classes");
+        }
+        if self.counts.len() != self.forest.classes.len() {
+            return bad("one training count per class");
+        }
+        self.forest.check().map_err(ModelError::Inconsistent)
     }
 
-    /// The most probable class and its posterior probability.
+    /// The classes, in the order of [`Model::posteriors`].
     #[must_use]
-    pub fn predict(&self, x: &[f64; 7]) -> (&str, f64) {
+    pub fn classes(&self) -> &[String] {
+        &self.forest.classes
+    }
+
+    /// The most probable class and its probability.
+    #[must_use]
+    pub fn predict(&self, x: &[f64; crate::N_FEATURES]) -> (&str, f64) {
         let post = self.posteriors(x);
         let (i, p) = post
             .iter()
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(&a.0)))
             .map_or((0, 0.0), |(i, p)| (i, *p));
-        (&self.classes[i].name, p)
+        (&self.forest.classes[i], p)
     }
 
-    /// The posterior probability of every class, in `classes` order.
+    /// The probability of every class (the trees' mean), in
+    /// [`Model::classes`] order.
     #[must_use]
-    pub fn posteriors(&self, x: &[f64; 7]) -> Vec<f64> {
-        let logp: Vec<f64> = self
-            .classes
-            .iter()
-            .map(|c| {
-                let mut lp = c.prior.max(1e-9).ln();
-                for (j, xj) in x.iter().enumerate() {
-                    if xj.is_finite() {
-                        let d = xj - c.mean[j];
-                        lp += -0.5 * (d * d / c.var[j] + (2.0 * std::f64::consts::PI * c.var[j]).ln());
-                    }
-                }
-                lp
-            })
-            .collect();
-        let max = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let z: f64 = logp.iter().map(|l| (l - max).exp()).sum();
-        logp.iter().map(|l| (l - max).exp() / z).collect()
+    pub fn posteriors(&self, x: &[f64; crate::N_FEATURES]) -> Vec<f64> {
+        self.forest.predict_proba(x)
     }
 
     /// The probability of class `name` (0 when the model lacks it).
     #[must_use]
-    pub fn probability_of(&self, x: &[f64; 7], name: &str) -> f64 {
-        self.classes
+    pub fn probability_of(&self, x: &[f64; crate::N_FEATURES], name: &str) -> f64 {
+        self.forest
+            .classes
             .iter()
             .zip(self.posteriors(x))
-            .find(|(c, _)| c.name == name)
+            .find(|(c, _)| *c == name)
             .map_or(0.0, |(_, p)| p)
     }
 }
@@ -215,8 +207,9 @@ pub struct Classified {
     pub probabilities: [f64; 5],
 }
 
-/// Floor added to each window vote before pooling, so a class the trees
-/// never voted for is unlikely rather than impossible.
+/// Floor added to each vote before pooling (both models are forests), so
+/// a class one model's trees never voted for is unlikely rather than
+/// impossible.
 const VOTE_FLOOR: f64 = 0.01;
 
 /// Pools two distributions over [`CLASSES`] by their normalised geometric
@@ -226,7 +219,7 @@ const VOTE_FLOOR: f64 = 0.01;
 fn pool(a: &[f64; 5], b: &[f64; 5]) -> [f64; 5] {
     let mut out = [0.0; 5];
     for i in 0..5 {
-        out[i] = (a[i].max(0.0) * (b[i].max(0.0) + VOTE_FLOOR)).sqrt();
+        out[i] = ((a[i].max(0.0) + VOTE_FLOOR) * (b[i].max(0.0) + VOTE_FLOOR)).sqrt();
     }
     let total: f64 = out.iter().sum();
     if total > 0.0 {
@@ -314,24 +307,14 @@ pub fn classify_clusters(
         .collect()
 }
 
-fn variance(v: &[f64]) -> f64 {
-    if v.len() < 2 {
-        return 0.0;
-    }
-    #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn separates_clear_signatures_and_skips_unknown_features() {
-        let hump = [0.95, 0.0, -1.0, 0.7, 5.0, 0.4, 0.8];
-        let hole = [0.1, -1.6, -0.3, 0.3, 11.0, 0.0, 0.4];
+        let hump = [0.95, 0.0, -1.0, 0.7, 5.0, 0.4, 0.8, 0.9, 0.1];
+        let hole = [0.1, -1.6, -0.3, 0.3, 11.0, 0.0, 0.4, 0.8, 0.0];
         let mut ex = Vec::new();
         for k in 0..20 {
             let e = f64::from(k) * 0.01;
@@ -400,15 +383,36 @@ mod tests {
     #[test]
     fn refuses_one_class_and_bad_files() {
         assert!(matches!(
-            Model::train(&[("pothole", [0.0; 7])]),
+            Model::train(&[("pothole", [0.0; crate::N_FEATURES])]),
             Err(ModelError::TooFewClasses(_))
         ));
-        let m = Model {
-            format: "x".into(),
-            features: vec![],
-            classes: vec![],
+        let mut ex = Vec::new();
+        for k in 0..10 {
+            let v = f64::from(k);
+            ex.push(("pothole", [v; crate::N_FEATURES]));
+            ex.push(("rough_road", [v + 20.0; crate::N_FEATURES]));
+        }
+        let good = Model::train(&ex).unwrap();
+        good.check().unwrap();
+        assert_eq!(good.counts, vec![10, 10]);
+        let mut m = good.clone();
+        m.format = "streetbump.signature-gnb/1".into();
+        assert!(matches!(m.check(), Err(ModelError::Format { .. })));
+        let mut m = good.clone();
+        m.features.pop();
+        assert!(matches!(m.check(), Err(ModelError::Format { .. })));
+        let mut m = good.clone();
+        m.forest.classes[1] = "tank_trap".into();
+        assert!(matches!(m.check(), Err(ModelError::Inconsistent(_))));
+        // A split that points back at itself would never end a walk.
+        let mut m = good;
+        m.forest.trees[0][0] = crate::forest::Node::Split {
+            feature: 0,
+            threshold: 1.0,
+            left: 0,
+            right: 0,
         };
-        assert!(m.check().is_err());
+        assert!(matches!(m.check(), Err(ModelError::Inconsistent(_))));
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub struct ForestParams {
     /// feature is split at one random threshold instead of its best one,
     /// and every tree sees all rows. Smoother boundaries on small sets.
     pub extra: bool,
+    /// Balanced bootstrap (Chen, Liaw and Breiman 2004, "Using random
+    /// forest to learn imbalanced data"): each row of a tree's sample is
+    /// drawn by picking a class uniformly, then a row of it, so a class
+    /// with few examples weighs as much as a common one. Ignored with
+    /// `extra`.
+    pub balanced: bool,
 }
 
 impl Default for ForestParams {
@@ -35,6 +41,7 @@ impl Default for ForestParams {
             min_leaf: 1,
             seed: 1,
             extra: false,
+            balanced: false,
         }
     }
 }
@@ -266,10 +273,24 @@ impl Forest {
         );
         let k = classes.len();
         let mut rng = Rng(params.seed);
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for (i, &c) in y.iter().enumerate() {
+            if let Some(rows) = by_class.get_mut(c) {
+                rows.push(i);
+            }
+        }
+        by_class.retain(|rows| !rows.is_empty());
         let trees = (0..params.trees)
             .map(|_| {
                 let mut idx: Vec<usize> = if params.extra {
                     (0..x.len()).collect()
+                } else if params.balanced && !by_class.is_empty() {
+                    (0..x.len())
+                        .map(|_| {
+                            let rows = &by_class[rng.below(by_class.len())];
+                            rows[rng.below(rows.len())]
+                        })
+                        .collect()
                 } else {
                     (0..x.len()).map(|_| rng.below(x.len())).collect()
                 };
@@ -291,6 +312,41 @@ impl Forest {
             classes,
             trees,
         }
+    }
+
+    /// Checks a loaded forest: at least one tree, every split on a known
+    /// feature with children after it in its tree (so a walk always ends),
+    /// every leaf a probability per class.
+    ///
+    /// # Errors
+    /// What is wrong, in words.
+    pub fn check(&self) -> Result<(), String> {
+        let (nf, nc) = (self.features.len(), self.classes.len());
+        if self.trees.is_empty() || self.trees.iter().any(Vec::is_empty) {
+            return Err("a forest needs trees with nodes".into());
+        }
+        for tree in &self.trees {
+            for (i, node) in tree.iter().enumerate() {
+                let ok = match node {
+                    Node::Split {
+                        feature,
+                        threshold,
+                        left,
+                        right,
+                    } => {
+                        *feature < nf
+                            && !threshold.is_nan()
+                            && (i + 1..tree.len()).contains(left)
+                            && (i + 1..tree.len()).contains(right)
+                    }
+                    Node::Leaf { probs } => probs.len() == nc && probs.iter().all(|p| p.is_finite()),
+                };
+                if !ok {
+                    return Err(format!("tree node {i} points outside the model"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Averaged class probabilities for one row.
@@ -390,6 +446,29 @@ mod tests {
         assert_ne!(e, f, "random thresholds grow other trees");
         assert_eq!(e.predict(&[0.1, 0.0, 0.0]), 0);
         assert_eq!(e.predict(&[0.9, 0.0, 0.0]), 1);
+    }
+
+    #[test]
+    fn a_balanced_bootstrap_weighs_a_rare_class_as_much_as_a_common_one() {
+        // 80 common rows at 0; at 1, 10 common and 2 rare rows that no
+        // split can part.
+        let mut x = vec![vec![0.0]; 80];
+        let mut y = vec![0; 80];
+        x.extend(vec![vec![1.0]; 12]);
+        y.extend([0; 10].into_iter().chain([1; 2]));
+        let p = ForestParams {
+            trees: 50,
+            ..ForestParams::default()
+        };
+        let classes = vec!["common".to_owned(), "rare".to_owned()];
+        let plain = Forest::train(&x, &y, classes.clone(), vec!["a".into()], p);
+        let balanced = Forest::train(&x, &y, classes, vec!["a".into()], ForestParams { balanced: true, ..p });
+        let (rare_plain, rare_balanced) = (plain.predict_proba(&[1.0])[1], balanced.predict_proba(&[1.0])[1]);
+        // Plain: about 2 in 12. Balanced: half the draws are rare rows.
+        assert!(rare_plain < 0.3, "{rare_plain}");
+        assert!(rare_balanced > 0.7, "{rare_balanced}");
+        assert_eq!(balanced.predict(&[0.0]), 0);
+        balanced.check().unwrap();
     }
 
     #[test]

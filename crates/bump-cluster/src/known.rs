@@ -94,6 +94,8 @@ mod tests {
                 low_band_share_median: 0.5,
                 speed_median_mps: 5.0,
                 opposite_share: 0.0,
+                dominance: 1.0,
+                bumps_per_trip: 1.0,
             },
             bump_ids: vec![],
         };

@@ -92,6 +92,14 @@ pub struct ClusterParams {
     /// Distance between the points of a track where coverage looks up the
     /// cell, m (see [`coverage_cells`]).
     pub coverage_step_m: f64,
+    /// The hits of one direction of travel become a cluster of their own
+    /// when the posterior probability that the other direction's hit rate
+    /// is higher reaches this (a defect in one lane, the other lane's
+    /// bumps something else); 1 never splits.
+    pub split_confidence: f64,
+    /// Clusters whose modes lie within this many rings are neighbours
+    /// when a cluster's dominance is measured (about 6 m a ring).
+    pub surround_k: u32,
 }
 
 impl Default for ClusterParams {
@@ -110,12 +118,27 @@ impl Default for ClusterParams {
             min_pass_rate_hz: 0.0,
             pass_heading_tol_deg: 60.0,
             coverage_step_m: 4.0,
+            split_confidence: 1.0,
+            surround_k: 5,
         }
     }
 }
 
+/// Length of a cluster's signature feature vector.
+pub const N_FEATURES: usize = 9;
+
 /// The H3 resolution of every index in this crate.
 pub const RESOLUTION: Resolution = Resolution::Thirteen;
+
+/// Appended to the mode cell in the id of a cluster split off by direction
+/// of travel: the other lane's hits at the same spot.
+pub const OTHER_LANE_SUFFIX: &str = "-2";
+
+/// The mode cell of a cluster id (either kind), `None` when it is not one.
+#[must_use]
+pub fn cell_of_cluster_id(id: &str) -> Option<CellIndex> {
+    id.strip_suffix(OTHER_LANE_SUFFIX).unwrap_or(id).parse().ok()
+}
 
 /// The cell of a WGS84 position, `None` when the position is invalid.
 #[must_use]
@@ -641,11 +664,27 @@ pub struct Signature {
     /// (0: one direction; about 0.5: both).
     #[serde(deserialize_with = "crate::de_f64")]
     pub opposite_share: f64,
+    /// Distinct trips against those of the strongest other cluster within
+    /// `surround_k` rings: `trips / (trips + theirs)`, 1 when alone. A
+    /// point defect stands out from the road around it; rough surface
+    /// spreads its hits over many weak clusters side by side. NaN when
+    /// unknown (views stored before it existed).
+    #[serde(default = "nan", deserialize_with = "crate::de_f64")]
+    pub dominance: f64,
+    /// Bumps per hitting trip: one for a pothole crossed once, more for
+    /// rough pavement jolting a car several times as it passes. NaN when
+    /// unknown (views stored before it existed).
+    #[serde(default = "nan", deserialize_with = "crate::de_f64")]
+    pub bumps_per_trip: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 impl Signature {
     /// The feature names, in [`Signature::features`] order.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; N_FEATURES] = [
         "up_first_share",
         "ln_duration_median_s",
         "ln_peak_per_speed_median_hz",
@@ -653,11 +692,13 @@ impl Signature {
         "speed_median_mps",
         "opposite_share",
         "hit_rate",
+        "dominance",
+        "ln_bumps_per_trip",
     ];
 
     /// The feature vector (with the cluster's hit rate); NaN where unknown.
     #[must_use]
-    pub fn features(&self, hit_rate: f64) -> [f64; 7] {
+    pub fn features(&self, hit_rate: f64) -> [f64; N_FEATURES] {
         [
             self.up_first_share,
             self.duration_median_s.max(1e-3).ln(),
@@ -666,6 +707,8 @@ impl Signature {
             self.speed_median_mps,
             self.opposite_share,
             hit_rate,
+            self.dominance,
+            self.bumps_per_trip.max(1e-3).ln(),
         ]
     }
 }
@@ -958,18 +1001,165 @@ impl ClusterIndex {
             let root = absorbed.get(&m).copied().unwrap_or(m);
             groups.entry(root).or_default().extend(ids);
         }
-        let mut out: Vec<Cluster> = groups.into_iter().map(|(m, ids)| self.describe(m, ids)).collect();
+        let mut out: Vec<Cluster> = groups
+            .into_iter()
+            .flat_map(|(m, ids)| {
+                let (main, other) = self.split_by_direction(m, ids);
+                let mut v = vec![self.describe(m, m.to_string(), main)];
+                if !other.is_empty() {
+                    v.push(self.describe(m, format!("{m}{OTHER_LANE_SUFFIX}"), other));
+                }
+                v
+            })
+            .collect();
+        self.measure_dominance(&mut out);
         out.sort_by(|a, b| b.trips.cmp(&a.trips).then_with(|| a.cluster_id.cmp(&b.cluster_id)));
         out
     }
 
-    fn describe(&self, mode: CellIndex, mut ids: Vec<BumpId>) -> Cluster {
-        ids.sort_unstable();
-        let bumps: Vec<&BumpObs> = ids
+    /// Each cluster's trips against the strongest other cluster's within
+    /// `surround_k` rings of its mode.
+    fn measure_dominance(&self, clusters: &mut [Cluster]) {
+        let mut at: HashMap<CellIndex, Vec<usize>> = HashMap::new();
+        for (i, c) in clusters.iter().enumerate() {
+            if let Some(cell) = cell_of_cluster_id(&c.cluster_id) {
+                at.entry(cell).or_default().push(i);
+            }
+        }
+        let dominance: Vec<f64> = clusters
             .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let Some(cell) = cell_of_cluster_id(&c.cluster_id) else {
+                    return f64::NAN;
+                };
+                let strongest = cell
+                    .grid_disk::<Vec<_>>(self.params.surround_k)
+                    .into_iter()
+                    .flat_map(|n| at.get(&n).into_iter().flatten())
+                    .filter(|&&j| j != i)
+                    .map(|&j| clusters[j].trips)
+                    .max()
+                    .unwrap_or(0);
+                #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+                let (own, other) = (c.trips as f64, strongest as f64);
+                own / (own + other).max(1.0)
+            })
+            .collect();
+        for (c, d) in clusters.iter_mut().zip(dominance) {
+            c.signature.dominance = d;
+        }
+    }
+
+    fn bumps_of(&self, ids: &[BumpId]) -> Vec<&BumpObs> {
+        ids.iter()
             .filter_map(|id| self.bump_at.get(id).and_then(|&i| self.bumps.get(i as usize)))
             .map(|(_, b)| b)
+            .collect()
+    }
+
+    /// Each trip's first and last visit to the disk of `pass_k` rings
+    /// around `mode`, by trip number.
+    fn visits(&self, mode: CellIndex) -> BTreeMap<u32, Visit> {
+        let mut covered: BTreeMap<u32, Visit> = BTreeMap::new();
+        for c in mode.grid_disk::<Vec<_>>(self.params.pass_k) {
+            for &(trip, t) in self.coverage.get(&c).into_iter().flatten() {
+                covered.entry(trip).and_modify(|v| v.see(t, c)).or_insert(Visit {
+                    first: (t, c),
+                    last: (t, c),
+                });
+            }
+        }
+        covered
+    }
+
+    /// Splits a group's bumps by direction of travel when the data says
+    /// the defect is in one lane: the two directions' hit rates (hits
+    /// against passes going that way, each a Beta posterior) differ with
+    /// probability `split_confidence` or more. Returns the stronger
+    /// direction's bumps (with those of trips of unknown course) and the
+    /// other's, empty when the group stays whole.
+    fn split_by_direction(&self, mode: CellIndex, ids: Vec<BumpId>) -> (Vec<BumpId>, Vec<BumpId>) {
+        let p = &self.params;
+        if p.split_confidence >= 1.0 {
+            return (ids, Vec::new());
+        }
+        // Each hitting trip's course, and the street's axis (the mean of
+        // the courses with opposite ways folded together).
+        let mut by_trip: BTreeMap<&TripId, Vec<f64>> = BTreeMap::new();
+        for b in self.bumps_of(&ids).into_iter().filter(|b| b.heading_deg.is_finite()) {
+            by_trip.entry(&b.trip_id).or_default().push(b.heading_deg);
+        }
+        let courses: BTreeMap<&TripId, f64> = by_trip
+            .into_iter()
+            .map(|(t, h)| (t, circular_mean_deg(h.into_iter())))
+            .filter(|(_, c)| c.is_finite())
             .collect();
+        let axis = circular_mean_deg(courses.values().map(|c| (2.0 * c).rem_euclid(360.0))) / 2.0;
+        if !axis.is_finite() {
+            return (ids, Vec::new());
+        }
+        let forward = |course: f64| angle_between_deg(course, axis) < 90.0;
+        let hits_fwd: BTreeSet<&TripId> = courses.iter().filter(|(_, c)| forward(**c)).map(|(t, _)| *t).collect();
+        let hits_back: BTreeSet<&TripId> = courses.iter().filter(|(_, c)| !forward(**c)).map(|(t, _)| *t).collect();
+        if hits_fwd.is_empty() || hits_back.is_empty() {
+            return (ids, Vec::new());
+        }
+        // Passes each way: trips whose course through the disk lies within
+        // the heading tolerance of that way (a trip whose course is unknown
+        // passed both), plus that way's hitting trips.
+        let (mut pass_fwd, mut pass_back): (BTreeSet<&TripId>, BTreeSet<&TripId>) =
+            (hits_fwd.clone(), hits_back.clone());
+        for (n, v) in self.visits(mode) {
+            let Some(trip) = self.trip_names.get(n as usize) else {
+                continue;
+            };
+            let course = v.course_deg();
+            let (f, b) = if course.is_finite() {
+                let d = angle_between_deg(course, axis);
+                (d <= p.pass_heading_tol_deg, 180.0 - d <= p.pass_heading_tol_deg)
+            } else {
+                (true, true)
+            };
+            if f {
+                pass_fwd.insert(trip);
+            }
+            if b {
+                pass_back.insert(trip);
+            }
+        }
+        let posterior = |hits: usize, passes: usize| {
+            #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+            let (h, n) = (hits as f64, passes as f64);
+            (p.prior_hits + h, p.prior_misses + (n - h).max(0.0))
+        };
+        let (af, bf) = posterior(hits_fwd.len(), pass_fwd.len());
+        let (ab, bb) = posterior(hits_back.len(), pass_back.len());
+        // The stronger way keeps the mode: more hitting trips, then the
+        // higher posterior mean, then forward.
+        let fwd_main = (hits_fwd.len(), af / (af + bf)) >= (hits_back.len(), ab / (ab + bb));
+        let p_main_higher = if fwd_main {
+            prob_greater(af, bf, ab, bb)
+        } else {
+            prob_greater(ab, bb, af, bf)
+        };
+        if p_main_higher < p.split_confidence {
+            return (ids, Vec::new());
+        }
+        let other = if fwd_main { &hits_back } else { &hits_fwd };
+        let other: BTreeSet<TripId> = other.iter().map(|t| (*t).clone()).collect();
+        let bumps: HashMap<BumpId, &TripId> = self
+            .bumps_of(&ids)
+            .into_iter()
+            .map(|b| (b.bump_id, &b.trip_id))
+            .collect();
+        ids.into_iter()
+            .partition(|id| bumps.get(id).is_none_or(|t| !other.contains(*t)))
+    }
+
+    fn describe(&self, mode: CellIndex, cluster_id: String, mut ids: Vec<BumpId>) -> Cluster {
+        ids.sort_unstable();
+        let bumps = self.bumps_of(&ids);
         #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
         let n = bumps.len().max(1) as f64;
         let lat = bumps.iter().map(|b| b.lat).sum::<f64>() / n;
@@ -980,21 +1170,13 @@ impl ClusterIndex {
             m
         });
         let devices: BTreeSet<&DeviceId> = bumps.iter().map(|b| &b.device_id).collect();
-        let heading_deg = circular_mean_deg(bumps.iter().map(|b| b.heading_deg));
+        let heading_deg = main_heading_deg(&bumps);
         let one_way = one_way(&bumps, heading_deg);
         // Passes: first time each trip came near, hits included, going
         // along the cluster's axis (its way, when one-way). Trips are keyed
         // by number while gathering; hit trips that never reported
         // coverage have no number and are added by id after.
-        let mut covered: BTreeMap<u32, Visit> = BTreeMap::new();
-        for c in mode.grid_disk::<Vec<_>>(self.params.pass_k) {
-            for &(trip, t) in self.coverage.get(&c).into_iter().flatten() {
-                covered.entry(trip).and_modify(|v| v.see(t, c)).or_insert(Visit {
-                    first: (t, c),
-                    last: (t, c),
-                });
-            }
-        }
+        let covered = self.visits(mode);
         let tol = self.params.pass_heading_tol_deg;
         let along = |v: &Visit| {
             let course = v.course_deg();
@@ -1039,7 +1221,7 @@ impl ClusterIndex {
             Status::Uncertain
         };
         Cluster {
-            cluster_id: mode.to_string(),
+            cluster_id,
             lat,
             lon,
             hits: bumps.len(),
@@ -1078,6 +1260,9 @@ impl ClusterIndex {
                 } else {
                     0.0
                 },
+                dominance: f64::NAN,
+                #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+                bumps_per_trip: bumps.len() as f64 / hits_f.max(1.0),
             },
             bump_ids: ids,
         }
@@ -1110,6 +1295,35 @@ fn circular_mean_deg(headings: impl Iterator<Item = f64>) -> f64 {
         f64::NAN
     } else {
         sx.atan2(sy).to_degrees().rem_euclid(360.0)
+    }
+}
+
+/// A cluster's heading: the street's axis, pointed the way most of its
+/// bumps went (ties: the axis within [0, 180)); NaN when unknown. The
+/// axis is the circular mean of the doubled headings, halved, so that
+/// the two ways of a street reinforce each other: the plain mean of a
+/// defect hit as often eastbound as westbound is a vector near zero
+/// pointing anywhere, north included.
+fn main_heading_deg(bumps: &[&BumpObs]) -> f64 {
+    let doubled = circular_mean_deg(bumps.iter().map(|b| (2.0 * b.heading_deg).rem_euclid(360.0)));
+    if !doubled.is_finite() {
+        return f64::NAN;
+    }
+    let axis = doubled / 2.0;
+    let (ahead, behind) = bumps
+        .iter()
+        .filter(|b| b.heading_deg.is_finite())
+        .fold((0usize, 0usize), |(a, r), b| {
+            if angle_between_deg(b.heading_deg, axis) < 90.0 {
+                (a + 1, r)
+            } else {
+                (a, r + 1)
+            }
+        });
+    if ahead >= behind {
+        axis
+    } else {
+        (axis + 180.0).rem_euclid(360.0)
     }
 }
 
@@ -1164,6 +1378,34 @@ impl Visit {
         let (a, b) = (LatLng::from(self.first.1), LatLng::from(self.last.1));
         bump_geo::bearing_deg(a.lat(), a.lng(), b.lat(), b.lng())
     }
+}
+
+/// `P(X > Y)` for independent `X ~ Beta(a1, b1)` and `Y ~ Beta(a2, b2)`,
+/// all parameters ≥ 1: `∫ f_X(t) F_Y(t) dt` by the trapezoid rule on 800
+/// intervals.
+#[must_use]
+pub fn prob_greater(a1: f64, b1: f64, a2: f64, b2: f64) -> f64 {
+    let pdf = |a: f64, b: f64| {
+        let ln_beta = ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b);
+        move |t: f64| {
+            let t = t.clamp(1e-12, 1.0 - 1e-12);
+            ((a - 1.0) * t.ln() + (b - 1.0) * (1.0 - t).ln() - ln_beta).exp()
+        }
+    };
+    let (fx, fy) = (pdf(a1, b1), pdf(a2, b2));
+    let n = 800;
+    let h = 1.0 / f64::from(n);
+    let (mut cdf_y, mut s) = (0.0, 0.0);
+    let (mut prev_fy, mut prev_term) = (fy(0.0), 0.0);
+    for i in 1..=n {
+        let t = f64::from(i) * h;
+        let y = fy(t);
+        cdf_y += 0.5 * (prev_fy + y) * h;
+        let term = fx(t) * cdf_y;
+        s += 0.5 * (prev_term + term) * h;
+        (prev_fy, prev_term) = (y, term);
+    }
+    s.clamp(0.0, 1.0)
 }
 
 /// `P(X > x)` for `X ~ Beta(a, b)`, `a, b ≥ 1`, by Simpson's rule on the

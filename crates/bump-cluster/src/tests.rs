@@ -200,6 +200,113 @@ fn a_defect_hit_both_ways_counts_both_lanes_but_not_the_cross_street() {
     assert_eq!(c.passes, 8, "both lanes, not the cross street");
 }
 
+/// Trips `trips` drive along `way`; those in `hitting` feel a bump at the
+/// origin.
+fn traffic(idx: &mut ClusterIndex, trips: std::ops::Range<u32>, hitting: usize, way: f64) {
+    for (i, trip) in trips.enumerate() {
+        let t0 = 1000.0 * f64::from(trip);
+        if i < hitting {
+            let k = u64::from(trip);
+            let mut b = bump(trip, k, 3.0 * noise(k * 7 + 1), 3.0 * noise(k * 13 + 2), t0 + 10.0);
+            b.heading_deg = way;
+            idx.add_bump(b);
+        }
+        idx.add_coverage(&TripId::new(format!("t{trip}")).unwrap(), &drive_along(t0, way));
+    }
+}
+
+#[test]
+fn a_one_lane_defect_sheds_the_other_lane_s_bumps() {
+    let mut idx = ClusterIndex::new(ClusterParams {
+        split_confidence: 0.95,
+        ..ClusterParams::default()
+    });
+    // Eastbound: 6 of 8 trips hit the hole. Westbound: 2 of 12 feel
+    // something at the same spot (a rough patch, a mount rattling).
+    traffic(&mut idx, 0..8, 6, 90.0);
+    traffic(&mut idx, 100..112, 2, 270.0);
+    let c = idx.clusters();
+    assert_eq!(c.len(), 2, "{c:#?}");
+    let (main, other) = (&c[0], &c[1]);
+    assert_eq!((main.trips, main.passes), (6, 8));
+    assert!(main.one_way);
+    assert!(main.signature.opposite_share.abs() < 1e-12);
+    assert_eq!((other.trips, other.passes), (2, 12));
+    assert_eq!(other.cluster_id, format!("{}{OTHER_LANE_SUFFIX}", main.cluster_id));
+    assert_eq!(
+        cell_of_cluster_id(&other.cluster_id),
+        cell_of_cluster_id(&main.cluster_id)
+    );
+    assert!(cell_of_cluster_id(&main.cluster_id).is_some());
+    // Every bump is in exactly one of them.
+    assert_eq!(main.bump_ids.len() + other.bump_ids.len(), 8);
+    // With the split off, one two-way cluster holds both lanes.
+    let mut whole = idx.clone();
+    whole.params.split_confidence = 1.0;
+    let w = whole.clusters();
+    assert_eq!(w.len(), 1);
+    assert_eq!((w[0].trips, w[0].passes, w[0].one_way), (8, 20, false));
+}
+
+#[test]
+fn a_defect_hit_as_often_both_ways_stays_whole() {
+    let mut idx = ClusterIndex::new(ClusterParams {
+        split_confidence: 0.95,
+        ..ClusterParams::default()
+    });
+    // A sunk casting on the centre line: 4 of 6 trips feel it each way.
+    traffic(&mut idx, 0..6, 4, 90.0);
+    traffic(&mut idx, 100..106, 4, 270.0);
+    let c = idx.clusters();
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!((c[0].trips, c[0].passes, c[0].one_way), (8, 12, false));
+    // Four each way: the heading lies on the street's axis (the plain mean
+    // of the headings cancels out), and half the bumps go against it.
+    let h = c[0].heading_deg;
+    assert!((h - 90.0).abs() < 1e-6 || (h - 270.0).abs() < 1e-6, "{h}");
+    assert!((c[0].signature.opposite_share - 0.5).abs() < 1e-12);
+}
+
+#[test]
+fn probability_that_one_beta_exceeds_another() {
+    // Equal distributions: one half.
+    assert!((prob_greater(3.0, 5.0, 3.0, 5.0) - 0.5).abs() < 1e-3);
+    // Beta(2, 1) against uniform: ∫ 2t · t dt = 2/3.
+    assert!((prob_greater(2.0, 1.0, 1.0, 1.0) - 2.0 / 3.0).abs() < 1e-3);
+    // The two orders add up to one.
+    let (a, b) = (prob_greater(7.0, 3.0, 2.0, 9.0), prob_greater(2.0, 9.0, 7.0, 3.0));
+    assert!((a + b - 1.0).abs() < 1e-3 && a > 0.99, "{a} {b}");
+}
+
+#[test]
+fn dominance_weighs_a_cluster_against_its_strongest_neighbour() {
+    let mut idx = ClusterIndex::new(ClusterParams::default());
+    // Six trips hit a hole at x = 0, two hit something 25 m on, four hit
+    // something 150 m on (beyond the seven rings of the surround).
+    for trip in 0..6u32 {
+        let t = 1000.0 * f64::from(trip);
+        idx.add_bump(bump(trip, u64::from(trip), 0.0, 0.0, t));
+        if trip < 2 {
+            idx.add_bump(bump(trip, 100 + u64::from(trip), 25.0, 0.0, t + 2.5));
+        }
+        if trip < 4 {
+            idx.add_bump(bump(trip, 200 + u64::from(trip), 150.0, 0.0, t + 15.0));
+        }
+    }
+    let c = idx.clusters();
+    assert_eq!(c.len(), 3, "{c:#?}");
+    let by_trips = |n: usize| c.iter().find(|c| c.trips == n).expect("cluster");
+    assert!((by_trips(6).signature.dominance - 0.75).abs() < 1e-12);
+    assert!((by_trips(2).signature.dominance - 0.25).abs() < 1e-12);
+    assert!((by_trips(4).signature.dominance - 1.0).abs() < 1e-12, "alone");
+    let f = by_trips(6).signature.features(0.5);
+    assert_eq!(f.len(), Signature::NAMES.len());
+    let at = |name: &str| Signature::NAMES.iter().position(|n| *n == name).expect("feature");
+    assert!((f[at("dominance")] - 0.75).abs() < 1e-12);
+    // One bump per trip: ln 1.
+    assert!(f[at("ln_bumps_per_trip")].abs() < 1e-12);
+}
+
 #[test]
 fn two_trips_are_not_enough() {
     let mut idx = ClusterIndex::new(ClusterParams::default());
@@ -312,14 +419,19 @@ proptest! {
     fn order_does_not_matter(seed in 0u64..1000, rot in 0usize..50) {
         let mut bumps = Vec::new();
         let mut covs = Vec::new();
+        // A third of the trips go the other way, so that some spots split
+        // by direction.
         for trip in 0..10u32 {
             let k = seed * 100 + u64::from(trip);
+            let way = if trip % 3 == 0 { 270.0 } else { 90.0 };
             for (j, x) in [0.0, 30.0, 70.0].iter().enumerate() {
                 if noise(k * 31 + j as u64) > -0.3 {
-                    bumps.push(bump(trip, k * 3 + j as u64, x + 6.0 * noise(k * 17 + j as u64), 4.0 * noise(k * 19 + j as u64), 1000.0 * f64::from(trip) + *x / 10.0));
+                    let mut b = bump(trip, k * 3 + j as u64, x + 6.0 * noise(k * 17 + j as u64), 4.0 * noise(k * 19 + j as u64), 1000.0 * f64::from(trip) + *x / 10.0);
+                    b.heading_deg = way;
+                    bumps.push(b);
                 }
             }
-            covs.push((TripId::new(format!("t{trip}")).unwrap(), drive(1000.0 * f64::from(trip) - 10.0)));
+            covs.push((TripId::new(format!("t{trip}")).unwrap(), drive_along(1000.0 * f64::from(trip) - 10.0, way)));
         }
         let build = |bumps: &[BumpObs], covs: &[(TripId, BTreeMap<CellIndex, f64>)]| {
             let mut idx = ClusterIndex::new(ClusterParams::default());

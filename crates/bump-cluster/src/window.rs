@@ -14,7 +14,7 @@ use bump_dsp::BandEnergy;
 use serde::{Deserialize, Serialize};
 
 use crate::codebook::{Codebook, standardise};
-use crate::forest::{Forest, ForestParams, Node, stratified_folds};
+use crate::forest::{Forest, ForestParams, stratified_folds};
 
 /// Feature names, in [`window_features`] order.
 pub const WINDOW_FEATURES: [&str; 13] = [
@@ -262,21 +262,7 @@ impl WindowModel {
         if self.forest.classes.len() < 2 {
             return bad("fewer than two classes");
         }
-        let (nf, nc) = (self.forest.features.len(), self.forest.classes.len());
-        for tree in &self.forest.trees {
-            for node in tree {
-                let ok = match node {
-                    Node::Split {
-                        feature, left, right, ..
-                    } => *feature < nf && *left < tree.len() && *right < tree.len(),
-                    Node::Leaf { probs } => probs.len() == nc,
-                };
-                if !ok {
-                    return bad("a tree node points outside the model");
-                }
-            }
-        }
-        Ok(())
+        self.forest.check().map_err(WindowModelError::Inconsistent)
     }
 
     /// The features of a window sampled at `fs_hz`.

@@ -527,6 +527,18 @@ impl PipelineConfig {
                 c.pass_heading_tol_deg
             ));
         }
+        if !(1..=20).contains(&c.surround_k) {
+            p.push(format!(
+                "cluster.surround_k = {}: must be from 1 to 20 rings",
+                c.surround_k
+            ));
+        }
+        if !(c.split_confidence >= 0.5 && c.split_confidence <= 1.0) {
+            p.push(format!(
+                "cluster.split_confidence = {}: must be from 0.5 to 1 (1 never splits)",
+                c.split_confidence
+            ));
+        }
         if !(self.known.max_distance_m.is_finite() && self.known.max_distance_m > 0.0) {
             p.push(format!(
                 "known.max_distance_m = {}: must be a positive number of metres",
@@ -642,5 +654,14 @@ mod tests {
             panic!("{e}")
         };
         assert_eq!(problems.len(), 3, "{problems:?}");
+        let e = PipelineConfig::from_toml("[cluster]\nsurround_k = 0\nsplit_confidence = 0.2\n", "p.toml").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = e else {
+            panic!("{e}")
+        };
+        assert!(problems[0].starts_with("cluster.surround_k = 0"), "{problems:?}");
+        assert!(
+            problems[1].starts_with("cluster.split_confidence = 0.2"),
+            "{problems:?}"
+        );
     }
 }

@@ -252,7 +252,7 @@ pub fn clusters_frame(
         Column::new("lon".into(), f(|c| c.lon)),
         Column::new(
             "h3_cell".into(),
-            clusters.iter().map(|c| c.cluster_id.clone()).collect::<Vec<_>>(),
+            clusters.iter().map(|c| h3_cell(&c.cluster_id)).collect::<Vec<_>>(),
         ),
         Column::new(
             "status".into(),
@@ -283,6 +283,8 @@ pub fn clusters_frame(
         Column::new("low_band_share_median".into(), f(|c| c.signature.low_band_share_median)),
         Column::new("speed_median_mps".into(), f(|c| c.signature.speed_median_mps)),
         Column::new("opposite_share".into(), f(|c| c.signature.opposite_share)),
+        Column::new("dominance".into(), f(|c| c.signature.dominance)),
+        Column::new("bumps_per_trip".into(), f(|c| c.signature.bumps_per_trip)),
         Column::new(
             "class".into(),
             (0..clusters.len())
@@ -373,7 +375,7 @@ pub fn clusters_geojson(
                 "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
                 "properties": {
                     "cluster_id": c.cluster_id,
-                    "h3_cell": c.cluster_id,
+                    "h3_cell": h3_cell(&c.cluster_id),
                     "class": cls.map_or(bump_cluster::UNKNOWN, |x| x.class.as_str()),
                     "class_probability": cls.map_or(serde_json::Value::Null, |x| num(x.probability)),
                     "class_source": cls.map_or("none", |x| x.source.as_str()),
@@ -397,4 +399,10 @@ pub fn clusters_geojson(
         })
         .collect();
     serde_json::json!({"type": "FeatureCollection", "features": features})
+}
+
+/// The H3 cell of a cluster: its mode, also for a cluster split off by
+/// direction of travel.
+fn h3_cell(cluster_id: &str) -> String {
+    bump_cluster::cell_of_cluster_id(cluster_id).map_or_else(|| cluster_id.to_owned(), |c| c.to_string())
 }

@@ -379,7 +379,7 @@ async fn detail(state: &AppState, id: &str) -> ApiResult {
     });
     // Passes per day, from coverage of the cluster's cell and its ring.
     let mut passes: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    if let Ok(cell) = v.cluster.cluster_id.parse::<h3o::CellIndex>() {
+    if let Some(cell) = bump_cluster::cell_of_cluster_id(&v.cluster.cluster_id) {
         let near: Vec<String> = cell
             .grid_disk::<Vec<_>>(state.cfg.cluster.pass_k)
             .into_iter()

@@ -541,9 +541,7 @@ fn region_views(
         .clusters()
         .into_iter()
         .filter(|c| {
-            c.cluster_id
-                .parse::<CellIndex>()
-                .ok()
+            bump_cluster::cell_of_cluster_id(&c.cluster_id)
                 .and_then(region_of)
                 .is_some_and(|r| r == region)
         })
@@ -673,7 +671,7 @@ async fn recompute_on_review(state: Arc<AppState>, mut stop: watch::Receiver<boo
             .snapshot()
             .clusters
             .iter()
-            .filter_map(|v| v.cluster.cluster_id.parse::<CellIndex>().ok().and_then(region_of))
+            .filter_map(|v| bump_cluster::cell_of_cluster_id(&v.cluster.cluster_id).and_then(region_of))
             .map(|r| r.to_string())
             .collect();
         let regions: Vec<String> = regions.into_iter().collect();
