@@ -1020,17 +1020,19 @@ impl ClusterIndex {
     /// Each cluster's trips against the strongest other cluster's within
     /// `surround_k` rings of its mode.
     fn measure_dominance(&self, clusters: &mut [Cluster]) {
+        let cells: Vec<Option<CellIndex>> = clusters.iter().map(|c| cell_of_cluster_id(&c.cluster_id)).collect();
         let mut at: HashMap<CellIndex, Vec<usize>> = HashMap::new();
-        for (i, c) in clusters.iter().enumerate() {
-            if let Some(cell) = cell_of_cluster_id(&c.cluster_id) {
-                at.entry(cell).or_default().push(i);
+        for (i, cell) in cells.iter().enumerate() {
+            if let Some(cell) = cell {
+                at.entry(*cell).or_default().push(i);
             }
         }
         let dominance: Vec<f64> = clusters
             .iter()
+            .zip(&cells)
             .enumerate()
-            .map(|(i, c)| {
-                let Some(cell) = cell_of_cluster_id(&c.cluster_id) else {
+            .map(|(i, (c, cell))| {
+                let Some(cell) = cell else {
                     return f64::NAN;
                 };
                 let strongest = cell
@@ -1086,15 +1088,8 @@ impl ClusterIndex {
         }
         // Each hitting trip's course, and the street's axis (the mean of
         // the courses with opposite ways folded together).
-        let mut by_trip: BTreeMap<&TripId, Vec<f64>> = BTreeMap::new();
-        for b in self.bumps_of(&ids).into_iter().filter(|b| b.heading_deg.is_finite()) {
-            by_trip.entry(&b.trip_id).or_default().push(b.heading_deg);
-        }
-        let courses: BTreeMap<&TripId, f64> = by_trip
-            .into_iter()
-            .map(|(t, h)| (t, circular_mean_deg(h.into_iter())))
-            .filter(|(_, c)| c.is_finite())
-            .collect();
+        let bumps = self.bumps_of(&ids);
+        let courses = trip_courses(&bumps);
         let axis = circular_mean_deg(courses.values().map(|c| (2.0 * c).rem_euclid(360.0))) / 2.0;
         if !axis.is_finite() {
             return (ids, Vec::new());
@@ -1147,14 +1142,12 @@ impl ClusterIndex {
             return (ids, Vec::new());
         }
         let other = if fwd_main { &hits_back } else { &hits_fwd };
-        let other: BTreeSet<TripId> = other.iter().map(|t| (*t).clone()).collect();
-        let bumps: HashMap<BumpId, &TripId> = self
-            .bumps_of(&ids)
-            .into_iter()
-            .map(|b| (b.bump_id, &b.trip_id))
+        let other: BTreeSet<BumpId> = bumps
+            .iter()
+            .filter(|b| other.contains(&b.trip_id))
+            .map(|b| b.bump_id)
             .collect();
-        ids.into_iter()
-            .partition(|id| bumps.get(id).is_none_or(|t| !other.contains(*t)))
+        ids.into_iter().partition(|id| !other.contains(id))
     }
 
     fn describe(&self, mode: CellIndex, cluster_id: String, mut ids: Vec<BumpId>) -> Cluster {
@@ -1339,16 +1332,22 @@ fn one_way(bumps: &[&BumpObs], heading_deg: f64) -> bool {
     if !heading_deg.is_finite() {
         return false;
     }
+    let courses = trip_courses(bumps);
+    courses.len() >= 2 && courses.values().all(|c| angle_between_deg(*c, heading_deg) < 90.0)
+}
+
+/// Each trip's course over its bumps (circular mean of their headings),
+/// for the trips with one.
+fn trip_courses<'a>(bumps: &[&'a BumpObs]) -> BTreeMap<&'a TripId, f64> {
     let mut by_trip: BTreeMap<&TripId, Vec<f64>> = BTreeMap::new();
     for b in bumps.iter().filter(|b| b.heading_deg.is_finite()) {
         by_trip.entry(&b.trip_id).or_default().push(b.heading_deg);
     }
-    let courses: Vec<f64> = by_trip
-        .into_values()
-        .map(|h| circular_mean_deg(h.into_iter()))
-        .filter(|h| h.is_finite())
-        .collect();
-    courses.len() >= 2 && courses.iter().all(|c| angle_between_deg(*c, heading_deg) < 90.0)
+    by_trip
+        .into_iter()
+        .map(|(t, h)| (t, circular_mean_deg(h.into_iter())))
+        .filter(|(_, c)| c.is_finite())
+        .collect()
 }
 
 /// A trip's first and last visit to a cluster's disk: (time, cell).
