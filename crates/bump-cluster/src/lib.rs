@@ -1379,19 +1379,22 @@ impl Visit {
     }
 }
 
+/// The density of Beta(a, b).
+fn beta_pdf(a: f64, b: f64) -> impl Fn(f64) -> f64 {
+    let ln_beta = ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b);
+    move |t: f64| {
+        // Kept off the ends, where ln(0) would meet a zero exponent.
+        let t = t.clamp(1e-12, 1.0 - 1e-12);
+        ((a - 1.0) * t.ln() + (b - 1.0) * (1.0 - t).ln() - ln_beta).exp()
+    }
+}
+
 /// `P(X > Y)` for independent `X ~ Beta(a1, b1)` and `Y ~ Beta(a2, b2)`,
 /// all parameters ≥ 1: `∫ f_X(t) F_Y(t) dt` by the trapezoid rule on 800
 /// intervals.
 #[must_use]
 pub fn prob_greater(a1: f64, b1: f64, a2: f64, b2: f64) -> f64 {
-    let pdf = |a: f64, b: f64| {
-        let ln_beta = ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b);
-        move |t: f64| {
-            let t = t.clamp(1e-12, 1.0 - 1e-12);
-            ((a - 1.0) * t.ln() + (b - 1.0) * (1.0 - t).ln() - ln_beta).exp()
-        }
-    };
-    let (fx, fy) = (pdf(a1, b1), pdf(a2, b2));
+    let (fx, fy) = (beta_pdf(a1, b1), beta_pdf(a2, b2));
     let n = 800;
     let h = 1.0 / f64::from(n);
     let (mut cdf_y, mut s) = (0.0, 0.0);
@@ -1418,12 +1421,7 @@ pub fn beta_sf(x: f64, a: f64, b: f64) -> f64 {
     if x >= 1.0 {
         return 0.0;
     }
-    let ln_beta = ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b);
-    let pdf = |t: f64| {
-        // Kept off the ends, where ln(0) would meet a zero exponent.
-        let t = t.clamp(1e-12, 1.0 - 1e-12);
-        ((a - 1.0) * t.ln() + (b - 1.0) * (1.0 - t).ln() - ln_beta).exp()
-    };
+    let pdf = beta_pdf(a, b);
     let n = 400;
     #[allow(clippy::cast_precision_loss, reason = "small")]
     let h = (1.0 - x) / f64::from(n);
