@@ -28,6 +28,22 @@ fn detect(c: &mut Criterion) {
             black_box(events.len())
         });
     });
+    // The same without support jolts: the cost of their second scan.
+    let mut bare = Detector::new(
+        DetectParams {
+            support_ratio: 0.0,
+            ..DetectParams::default()
+        },
+        seg.fs,
+    )
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    g.bench_function("detector_100hz_without_support", |b| {
+        b.iter(|| {
+            events.clear();
+            bare.run(black_box(&seg.vertical), black_box(&seg.speed_mps), &mut events);
+            black_box(events.len())
+        });
+    });
     // The band-pass alone, as the detector designs it, as a cascade and
     // with the sections' gains gathered (what the detector runs); each
     // pass starts from a settled state on a fresh copy of the segment.

@@ -276,7 +276,7 @@ fn pipeline(trips: &[bump_core::Trip], samples: usize, o: &mut impl Write) -> an
     };
     let mut detect = DetectStage::new(cfg.detect, cfg.preprocess.max_gps_extrapolation_s);
     let mut index = ClusterIndex::new(cfg.cluster);
-    let mut bumps_total = 0usize;
+    let (mut bumps_total, mut support_total) = (0usize, 0usize);
     let wall = Instant::now();
     for trip in trips {
         let n = trip.accel.len();
@@ -308,8 +308,10 @@ fn pipeline(trips: &[bump_core::Trip], samples: usize, o: &mut impl Write) -> an
         time("5 coverage", track.len(), &mut || {
             cov = coverage_cells(&track, cfg.cluster.min_pass_speed_mps, cfg.cluster.coverage_step_m)
         });
+        // Items of the index stages: bumps and support jolts alike.
         let nb = bumps.len();
         bumps_total += nb;
+        support_total += bumps.iter().filter(|b| b.is_support()).count();
         let cells = cov.len();
         time("6 coverage into the index", cells, &mut || {
             index.add_coverage(&trip.trip_id, &cov)
@@ -356,18 +358,20 @@ fn pipeline(trips: &[bump_core::Trip], samples: usize, o: &mut impl Write) -> an
     }
     writeln!(
         o,
-        "{:<24} {:>10.3} {:>12} {:>14.0}   ({:.2} trips/s, {} bumps, {} clusters)",
+        "{:<24} {:>10.3} {:>12} {:>14.0}   ({:.2} trips/s, {} bumps, {} support jolts, {} clusters)",
         "whole pipeline",
         total,
         samples,
         rate(samples, total),
         rate(trips.len(), total),
-        bumps_total,
+        bumps_total - support_total,
+        support_total,
         clusters.len()
     )?;
     Ok(
         json!({"stages": rows, "seconds": total, "samples_per_second": rate(samples, total),
-              "trips_per_second": rate(trips.len(), total), "bumps": bumps_total, "clusters": clusters.len()}),
+              "trips_per_second": rate(trips.len(), total), "bumps": bumps_total - support_total,
+              "support_jolts": support_total, "clusters": clusters.len()}),
     )
 }
 

@@ -326,7 +326,15 @@ pub(crate) fn run(args: &ReplayArgs, tty: bool) -> anyhow::Result<ExitCode> {
                 writeln!(o, "  {why:<24} {n}")?;
             }
         }
-        writeln!(o, "bumps     {}", summary.bumps)?;
+        if summary.support_jolts > 0 {
+            writeln!(
+                o,
+                "bumps     {} (and {} support jolts under the threshold)",
+                summary.bumps, summary.support_jolts
+            )?;
+        } else {
+            writeln!(o, "bumps     {}", summary.bumps)?;
+        }
         let by_status: Vec<String> = summary.clusters.iter().map(|(k, v)| format!("{v} {k}")).collect();
         writeln!(o, "clusters  {} ({})", clusters.len(), by_status.join(", "))?;
         if !inventory.is_empty() {

@@ -357,6 +357,7 @@ mod tests {
                 duration_s: 0.1,
                 low_band_share: 0.3,
                 window_probs: vec![0.7, 0.1, 0.1, 0.05, 0.05],
+                support: false,
             });
         }
         c = idx.clusters();

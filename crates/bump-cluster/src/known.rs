@@ -73,6 +73,7 @@ mod tests {
             lon: -71.08,
             hits: 3,
             trips: 3,
+            support_trips: 0,
             devices: 3,
             passes: 3,
             hit_rate: 1.0,

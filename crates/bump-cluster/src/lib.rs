@@ -100,6 +100,11 @@ pub struct ClusterParams {
     /// Clusters whose modes lie within this many rings are neighbours
     /// when a cluster's dominance is measured (about 6 m a ring).
     pub surround_k: u32,
+    /// A support jolt counts as a hit of the nearest cluster whose centre
+    /// lies within this distance, m (0: support jolts count for nothing)...
+    pub support_radius_m: f64,
+    /// ...when bumps of at least this many distinct trips formed it.
+    pub support_min_trips: usize,
 }
 
 impl Default for ClusterParams {
@@ -120,6 +125,8 @@ impl Default for ClusterParams {
             coverage_step_m: 4.0,
             split_confidence: 1.0,
             surround_k: 5,
+            support_radius_m: 8.0,
+            support_min_trips: 2,
         }
     }
 }
@@ -146,7 +153,8 @@ pub fn cell_of(lat: f64, lon: f64) -> Option<CellIndex> {
     LatLng::new(lat, lon).ok().map(|ll| ll.to_cell(RESOLUTION))
 }
 
-/// What clustering needs of a bump.
+/// What clustering needs of a bump. Unknown values are NaN, which JSON
+/// writes as `null` and reads back as NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BumpObs {
     /// Stable id (duplicates are ignored).
@@ -156,27 +164,40 @@ pub struct BumpObs {
     /// The device.
     pub device_id: DeviceId,
     /// UTC seconds.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub t: f64,
     /// Degrees.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub lat: f64,
     /// Degrees.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub lon: f64,
     /// Course, degrees; NaN when unknown.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub heading_deg: f64,
     /// Peak vertical acceleration, m/s².
+    #[serde(deserialize_with = "crate::de_f64")]
     pub peak_mps2: f64,
     /// Whether the first excursion was upward.
     pub up_first: bool,
     /// Speed at the bump, m/s.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub speed_mps: f64,
     /// Time above half the threshold, s.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub duration_s: f64,
     /// Share of the 0.5–5 Hz energy below 2 Hz (body bounce against
     /// sharper content); NaN when unknown.
+    #[serde(deserialize_with = "crate::de_f64")]
     pub low_band_share: f64,
     /// The window model's vote over [`CLASSES`]; empty without one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub window_probs: Vec<f64>,
+    /// A support jolt (`bump_core::Bump::is_support`), not a bump: it
+    /// only adds its trip to the hitting trips of a cluster that bumps
+    /// formed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub support: bool,
 }
 
 impl BumpObs {
@@ -197,6 +218,7 @@ impl BumpObs {
             duration_s: b.duration_s,
             low_band_share: b.band_energy[0] / (b.band_energy[0] + b.band_energy[1]),
             window_probs: b.window_probs.clone(),
+            support: b.is_support(),
         }
     }
 }
@@ -592,8 +614,11 @@ pub struct Cluster {
     pub lon: f64,
     /// Bumps.
     pub hits: usize,
-    /// Distinct trips with a bump.
+    /// Distinct trips with a bump or a support jolt.
     pub trips: usize,
+    /// Of those, the trips counted by a support jolt only.
+    #[serde(default)]
+    pub support_trips: usize,
     /// Distinct devices with a bump.
     pub devices: usize,
     /// Distinct trips that passed (hit or not).
@@ -807,9 +832,12 @@ impl ClusterIndex {
             return false;
         };
         let n = self.trip_number(&b.trip_id);
-        let trips = self.cell_trips.entry(cell).or_default();
-        if let Err(i) = trips.binary_search(&n) {
-            trips.insert(i, n);
+        if !b.support {
+            // Support jolts seed no cluster: only bumps shape the evidence.
+            let trips = self.cell_trips.entry(cell).or_default();
+            if let Err(i) = trips.binary_search(&n) {
+                trips.insert(i, n);
+            }
         }
         let at = u32::try_from(self.bumps.len()).unwrap_or(u32::MAX);
         self.bump_at.insert(b.bump_id, at);
@@ -886,7 +914,7 @@ impl ClusterIndex {
         let mut memo = HashMap::new();
         let mut climbed = HashSet::new();
         let mut modes = HashSet::new();
-        for (cell, _) in &self.bumps {
+        for (cell, _) in self.bumps.iter().filter(|(_, b)| !b.support) {
             if climbed.insert(*cell) {
                 modes.insert(self.climb(*cell, &mut memo));
             }
@@ -909,7 +937,7 @@ impl ClusterIndex {
         n
     }
 
-    /// Number of bumps held.
+    /// Number of bumps held, support jolts included.
     #[must_use]
     pub fn len(&self) -> usize {
         self.bumps.len()
@@ -968,7 +996,12 @@ impl ClusterIndex {
         // Modes and their bumps.
         let mut modes: BTreeMap<CellIndex, Vec<BumpId>> = BTreeMap::new();
         let mut mode_of_cell: HashMap<CellIndex, CellIndex> = HashMap::new();
-        let mut ids: Vec<(BumpId, CellIndex)> = self.bumps.iter().map(|(cell, b)| (b.bump_id, *cell)).collect();
+        let mut ids: Vec<(BumpId, CellIndex)> = self
+            .bumps
+            .iter()
+            .filter(|(_, b)| !b.support)
+            .map(|(cell, b)| (b.bump_id, *cell))
+            .collect();
         ids.sort_unstable_by_key(|(id, _)| *id);
         for (id, cell) in &ids {
             let m = match mode_of_cell.get(cell) {
@@ -1001,19 +1034,109 @@ impl ClusterIndex {
             let root = absorbed.get(&m).copied().unwrap_or(m);
             groups.entry(root).or_default().extend(ids);
         }
+        let mut support = self.attach_support(&groups);
         let mut out: Vec<Cluster> = groups
             .into_iter()
             .flat_map(|(m, ids)| {
                 let (main, other) = self.split_by_direction(m, ids);
-                let mut v = vec![self.describe(m, m.to_string(), main)];
+                let extra = support.remove(&m).unwrap_or_default();
+                let mut v = vec![self.describe(m, m.to_string(), main, &extra)];
                 if !other.is_empty() {
-                    v.push(self.describe(m, format!("{m}{OTHER_LANE_SUFFIX}"), other));
+                    v.push(self.describe(m, format!("{m}{OTHER_LANE_SUFFIX}"), other, &[]));
                 }
                 v
             })
             .collect();
         self.measure_dominance(&mut out);
         out.sort_by(|a, b| b.trips.cmp(&a.trips).then_with(|| a.cluster_id.cmp(&b.cluster_id)));
+        out
+    }
+
+    /// The support jolts each group gains, by mode: a jolt joins the
+    /// nearest group within `support_radius_m` of its centre that bumps of
+    /// `support_min_trips` or more trips formed, whose axis (or way, when
+    /// one-way) the jolt's course follows as a pass's must, and that its
+    /// trip did not hit already. A pure function of the evidence: groups
+    /// and jolts are visited by id.
+    fn attach_support(&self, groups: &BTreeMap<CellIndex, Vec<BumpId>>) -> BTreeMap<CellIndex, Vec<BumpId>> {
+        let p = &self.params;
+        let mut out: BTreeMap<CellIndex, Vec<BumpId>> = BTreeMap::new();
+        if p.support_radius_m.is_nan() || p.support_radius_m <= 0.0 {
+            return out;
+        }
+        struct Group<'a> {
+            mode: CellIndex,
+            lat: f64,
+            lon: f64,
+            heading_deg: f64,
+            one_way: bool,
+            trips: BTreeSet<&'a TripId>,
+        }
+        let mut found: Vec<Group<'_>> = Vec::new();
+        let mut at: HashMap<CellIndex, Vec<usize>> = HashMap::new();
+        for (m, ids) in groups {
+            let bumps = self.bumps_of(ids);
+            let trips: BTreeSet<&TripId> = bumps.iter().map(|b| &b.trip_id).collect();
+            if trips.len() < p.support_min_trips || bumps.is_empty() {
+                continue;
+            }
+            #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+            let n = bumps.len() as f64;
+            let lat = bumps.iter().map(|b| b.lat).sum::<f64>() / n;
+            let lon = bumps.iter().map(|b| b.lon).sum::<f64>() / n;
+            let heading_deg = main_heading_deg(&bumps);
+            let Some(cell) = cell_of(lat, lon) else {
+                continue;
+            };
+            at.entry(cell).or_default().push(found.len());
+            found.push(Group {
+                mode: *m,
+                lat,
+                lon,
+                heading_deg,
+                one_way: one_way(&bumps, heading_deg),
+                trips,
+            });
+        }
+        if found.is_empty() {
+            return out;
+        }
+        // Rings enough to reach the radius from any point of a cell: cell
+        // centres are about 6 m apart at resolution 13.
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "small and positive"
+        )]
+        let k = (p.support_radius_m / 6.0).ceil().min(50.0) as u32 + 1;
+        let tol = p.pass_heading_tol_deg;
+        let mut jolts: Vec<&(CellIndex, BumpObs)> = self.bumps.iter().filter(|(_, b)| b.support).collect();
+        jolts.sort_unstable_by_key(|(_, b)| b.bump_id);
+        for (cell, b) in jolts {
+            let best = cell
+                .grid_disk::<Vec<_>>(k)
+                .into_iter()
+                .flat_map(|c| at.get(&c).into_iter().flatten().copied())
+                .filter(|&g| {
+                    let g = &found[g];
+                    if g.trips.contains(&b.trip_id) {
+                        return false;
+                    }
+                    if b.heading_deg.is_finite() && g.heading_deg.is_finite() && tol < 180.0 {
+                        let d = angle_between_deg(b.heading_deg, g.heading_deg);
+                        if !(d <= tol || (!g.one_way && 180.0 - d <= tol)) {
+                            return false;
+                        }
+                    }
+                    true
+                })
+                .map(|g| (bump_geo::distance_m(b.lat, b.lon, found[g].lat, found[g].lon), g))
+                .filter(|(d, _)| *d <= p.support_radius_m)
+                .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| found[a.1].mode.cmp(&found[b.1].mode)));
+            if let Some((_, g)) = best {
+                out.entry(found[g].mode).or_default().push(b.bump_id);
+            }
+        }
         out
     }
 
@@ -1150,18 +1273,21 @@ impl ClusterIndex {
         ids.into_iter().partition(|id| !other.contains(id))
     }
 
-    fn describe(&self, mode: CellIndex, cluster_id: String, mut ids: Vec<BumpId>) -> Cluster {
+    /// One cluster from its bumps and the support jolts it gained.
+    fn describe(&self, mode: CellIndex, cluster_id: String, mut ids: Vec<BumpId>, support: &[BumpId]) -> Cluster {
         ids.sort_unstable();
         let bumps = self.bumps_of(&ids);
+        let jolts = self.bumps_of(support);
         #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
         let n = bumps.len().max(1) as f64;
         let lat = bumps.iter().map(|b| b.lat).sum::<f64>() / n;
         let lon = bumps.iter().map(|b| b.lon).sum::<f64>() / n;
-        let hit_trips: BTreeMap<&TripId, f64> = bumps.iter().fold(BTreeMap::new(), |mut m, b| {
-            let e = m.entry(&b.trip_id).or_insert(b.t);
-            *e = e.min(b.t);
-            m
-        });
+        let bump_trips = first_hits(&bumps);
+        let mut hit_trips = bump_trips.clone();
+        for (trip, t) in first_hits(&jolts) {
+            let e = hit_trips.entry(trip).or_insert(t);
+            *e = e.min(t);
+        }
         let devices: BTreeSet<&DeviceId> = bumps.iter().map(|b| &b.device_id).collect();
         let heading_deg = main_heading_deg(&bumps);
         let one_way = one_way(&bumps, heading_deg);
@@ -1187,8 +1313,14 @@ impl ClusterIndex {
         for (trip, t) in &hit_trips {
             passes.entry(trip).or_insert(*t);
         }
-        let last_seen = bumps.iter().map(|b| b.t).fold(f64::NEG_INFINITY, f64::max);
-        let first_seen = bumps.iter().map(|b| b.t).fold(f64::INFINITY, f64::min);
+        // A support jolt is a sighting too: it keeps a defect from
+        // fading out as fixed.
+        let last_seen = bumps
+            .iter()
+            .chain(&jolts)
+            .map(|b| b.t)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let first_seen = bumps.iter().chain(&jolts).map(|b| b.t).fold(f64::INFINITY, f64::min);
         let misses_since_last_hit = passes
             .iter()
             .filter(|(trip, t)| **t > last_seen && !hit_trips.contains_key(*trip))
@@ -1219,6 +1351,7 @@ impl ClusterIndex {
             lon,
             hits: bumps.len(),
             trips: hit_trips.len(),
+            support_trips: hit_trips.len() - bump_trips.len(),
             devices: devices.len(),
             passes: passes.len(),
             hit_rate: hits_f / passes_f.max(1.0),
@@ -1255,11 +1388,20 @@ impl ClusterIndex {
                 },
                 dominance: f64::NAN,
                 #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
-                bumps_per_trip: bumps.len() as f64 / hits_f.max(1.0),
+                bumps_per_trip: bumps.len() as f64 / (bump_trips.len() as f64).max(1.0),
             },
             bump_ids: ids,
         }
     }
+}
+
+/// Each trip's first time among `bumps`.
+fn first_hits<'a>(bumps: &[&'a BumpObs]) -> BTreeMap<&'a TripId, f64> {
+    bumps.iter().fold(BTreeMap::new(), |mut m, b| {
+        let e = m.entry(&b.trip_id).or_insert(b.t);
+        *e = e.min(b.t);
+        m
+    })
 }
 
 /// Mean of the bumps' window votes (those that have one).

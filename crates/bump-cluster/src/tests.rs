@@ -31,6 +31,7 @@ fn bump(trip: u32, k: u64, east: f64, north: f64, t: f64) -> BumpObs {
         duration_s: 0.2,
         low_band_share: 0.4,
         window_probs: Vec::new(),
+        support: false,
     }
 }
 
@@ -316,6 +317,91 @@ fn two_trips_are_not_enough() {
     assert_eq!(idx.clusters()[0].status, Status::Insufficient);
 }
 
+fn jolt(trip: u32, east: f64, north: f64, t: f64) -> BumpObs {
+    BumpObs {
+        support: true,
+        peak_mps2: 2.5,
+        ..bump(trip, 900 + u64::from(trip), east, north, t)
+    }
+}
+
+/// Two trips' bumps and a drive of every trip past the spot.
+fn two_trip_defect(trips: u32) -> ClusterIndex {
+    let mut idx = ClusterIndex::new(ClusterParams::default());
+    for trip in 0..trips {
+        idx.add_coverage(
+            &TripId::new(format!("t{trip}")).unwrap(),
+            &drive(f64::from(trip) * 100.0),
+        );
+    }
+    for trip in 0..2u32 {
+        idx.add_bump(bump(trip, u64::from(trip), 0.0, 1.0, f64::from(trip) * 100.0 + 10.0));
+    }
+    idx
+}
+
+#[test]
+fn support_jolts_complete_a_defect_that_bumps_found() {
+    let mut idx = two_trip_defect(4);
+    assert_eq!(idx.clusters()[0].status, Status::Insufficient);
+    // Trip 2 felt it under the threshold, 4 m off; trip 0 felt it twice.
+    idx.add_bump(jolt(2, 3.0, -2.0, 210.0));
+    idx.add_bump(jolt(0, 1.0, 0.0, 11.0));
+    let c = idx.clusters();
+    assert_eq!(c.len(), 1, "support seeds no cluster of its own");
+    assert_eq!((c[0].trips, c[0].support_trips, c[0].hits), (3, 1, 2));
+    assert_eq!(c[0].bump_ids.len(), 2, "support jolts are not the cluster's bumps");
+    assert!((c[0].signature.bumps_per_trip - 1.0).abs() < 1e-12);
+    assert_eq!(c[0].passes, 4);
+    assert!((c[0].hit_rate - 0.75).abs() < 1e-12);
+    assert!((c[0].last_seen - 210.0).abs() < 1e-9, "a support jolt is a sighting");
+    assert_ne!(c[0].status, Status::Insufficient);
+}
+
+#[test]
+fn support_jolts_far_off_across_or_alone_count_for_nothing() {
+    let mut idx = two_trip_defect(6);
+    let before = format!("{:?}", idx.clusters());
+    // 15 m along the street: beyond support_radius_m.
+    idx.add_bump(jolt(2, 15.0, 0.0, 210.0));
+    // On the cross street, heading north.
+    let mut cross = jolt(3, 0.0, 2.0, 310.0);
+    cross.heading_deg = 0.0;
+    idx.add_bump(cross);
+    assert_eq!(format!("{:?}", idx.clusters()), before);
+    // A defect one trip's bumps found gains nothing, and jolts alone make
+    // no cluster.
+    let mut lone = ClusterIndex::new(ClusterParams::default());
+    lone.add_bump(bump(0, 0, 0.0, 0.0, 10.0));
+    for trip in 1..5u32 {
+        lone.add_bump(jolt(trip, 1.0, 0.0, f64::from(trip) * 100.0));
+        lone.add_bump(jolt(trip, 60.0, 0.0, f64::from(trip) * 100.0 + 6.0));
+    }
+    let c = lone.clusters();
+    assert_eq!(c.len(), 1);
+    assert_eq!((c[0].trips, c[0].support_trips), (1, 0));
+    // Off, support jolts count for nothing at all.
+    let mut off = ClusterIndex::new(ClusterParams {
+        support_radius_m: 0.0,
+        ..ClusterParams::default()
+    });
+    let mut on = two_trip_defect(4);
+    for idx in [&mut off, &mut on] {
+        for trip in 0..4u32 {
+            idx.add_coverage(
+                &TripId::new(format!("t{trip}")).unwrap(),
+                &drive(f64::from(trip) * 100.0),
+            );
+        }
+        for trip in 0..2u32 {
+            idx.add_bump(bump(trip, u64::from(trip), 0.0, 1.0, f64::from(trip) * 100.0 + 10.0));
+        }
+        idx.add_bump(jolt(2, 3.0, -2.0, 210.0));
+    }
+    assert_eq!(off.clusters()[0].trips, 2);
+    assert_eq!(on.clusters()[0].trips, 3);
+}
+
 #[test]
 fn duplicates_and_bad_positions_are_ignored() {
     let mut idx = ClusterIndex::new(ClusterParams::default());
@@ -354,13 +440,17 @@ fn a_trip_replaced_in_place_equals_a_fresh_index() {
             .enumerate()
             .map(|(j, x)| {
                 let k = u64::from(trip) * 3 + j as u64;
-                bump(
-                    trip,
-                    k,
-                    x + shift + 5.0 * noise(k),
-                    3.0 * noise(k + 1),
-                    1000.0 * f64::from(trip) + x / 10.0,
-                )
+                BumpObs {
+                    // Odd trips felt the second spot under the threshold.
+                    support: j == 1 && trip % 2 == 1,
+                    ..bump(
+                        trip,
+                        k,
+                        x + shift + 5.0 * noise(k),
+                        3.0 * noise(k + 1),
+                        1000.0 * f64::from(trip) + x / 10.0,
+                    )
+                }
             })
             .collect();
         (bumps, drive(1000.0 * f64::from(trip) - 10.0 + shift))
@@ -428,6 +518,8 @@ proptest! {
                 if noise(k * 31 + j as u64) > -0.3 {
                     let mut b = bump(trip, k * 3 + j as u64, x + 6.0 * noise(k * 17 + j as u64), 4.0 * noise(k * 19 + j as u64), 1000.0 * f64::from(trip) + *x / 10.0);
                     b.heading_deg = way;
+                    // Some are support jolts, which join clusters late.
+                    b.support = noise(k * 37 + j as u64) > 0.4;
                     bumps.push(b);
                 }
             }

@@ -106,3 +106,14 @@ pub struct Bump {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub window_probs: Vec<f64>,
 }
+
+impl Bump {
+    /// Whether this is a support jolt rather than a bump: the detector's
+    /// peak reached only part of its threshold (score below 1). Support
+    /// jolts are not reported as bumps; clustering counts them only as
+    /// further hits of a defect that bumps found.
+    #[must_use]
+    pub fn is_support(&self) -> bool {
+        self.score < 1.0
+    }
+}

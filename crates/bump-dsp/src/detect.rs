@@ -60,6 +60,12 @@ pub struct DetectParams {
     pub merge_min_s: f64,
     /// Window around the peak for spectral features, s.
     pub feature_window_s: f64,
+    /// Also report support jolts: events whose peak reaches this share of
+    /// the threshold but not the threshold itself (score in
+    /// `[support_ratio, 1)`). They are not bumps; clustering counts them
+    /// only as further hits of a defect that bumps already found. 0 (or 1)
+    /// reports none.
+    pub support_ratio: f64,
 }
 
 impl Default for DetectParams {
@@ -75,6 +81,7 @@ impl Default for DetectParams {
             merge_distance_m: 5.0,
             merge_min_s: 0.5,
             feature_window_s: 1.28,
+            support_ratio: 0.6,
         }
     }
 }
@@ -98,7 +105,8 @@ pub struct Event {
     pub up_first: bool,
     /// Energy per band of `bump_core::BAND_EDGES_HZ`, m²/s³.
     pub band_energy: [f64; 5],
-    /// |a| over the threshold at the peak.
+    /// |a| over the threshold at the peak: above 1 for a bump, in
+    /// `[support_ratio, 1)` for a support jolt.
     pub score: f64,
 }
 
@@ -185,19 +193,49 @@ impl Detector {
         let mut bg = Background::new(&p, alpha, mean_abs);
         bg.thresholds(&self.filtered, speed_mps, &mut self.threshold);
 
-        // Crossings, merged by road distance or time.
+        let mut spans = Vec::new();
+        self.spans(1.0, speed_mps, &mut spans);
+        let full = spans.len();
+        if p.support_ratio > 0.0 && p.support_ratio < 1.0 {
+            // Support jolts: events over the lowered threshold that hold
+            // no crossing of the full one. Every full crossing is also a
+            // lowered one and merging is the same, so each full span lies
+            // inside one lowered span; those lowered spans are dropped.
+            let mut weak = Vec::new();
+            self.spans(p.support_ratio, speed_mps, &mut weak);
+            let mut k = 0;
+            for (s, e) in weak {
+                while k < full && spans[k].1 < s {
+                    k += 1;
+                }
+                if k < full && spans[k].0 <= e {
+                    continue;
+                }
+                spans.push((s, e));
+            }
+            spans.sort_unstable();
+        }
+        for (start, end) in spans {
+            events.push(self.describe(start, end));
+        }
+    }
+
+    /// The spans (first and last crossing) of the events over `scale` ×
+    /// the threshold, crossings merged by road distance or time.
+    fn spans(&self, scale: f64, speed_mps: &[f64], spans: &mut Vec<(usize, usize)>) {
+        let p = self.params;
+        let n = self.filtered.len();
         let (y, thr) = (&self.filtered[..n], &self.threshold[..n]);
         let speed_mps = &speed_mps[..n];
         // Quiet samples are nearly all, so they are tested four to a
         // branch, each without a branch of its own.
-        let crosses = |k: usize| (y[k].abs() > thr[k]) & (speed_mps[k] >= p.min_speed_mps);
+        let crosses = |k: usize| (y[k].abs() > scale * thr[k]) & (speed_mps[k] >= p.min_speed_mps);
         let next_crossing = |mut k: usize| {
             while k + 4 <= n && !(crosses(k) | crosses(k + 1) | crosses(k + 2) | crosses(k + 3)) {
                 k += 4;
             }
             (k..n).find(|&k| crosses(k))
         };
-        let mut spans = Vec::new();
         let mut i = 0;
         while i < n {
             let Some(start) = next_crossing(i) else {
@@ -232,9 +270,6 @@ impl Detector {
             }
             spans.push((start, end));
             i = end + 1;
-        }
-        for (start, end) in spans {
-            events.push(self.describe(start, end));
         }
     }
 
@@ -504,6 +539,40 @@ mod tests {
     }
 
     #[test]
+    fn a_jolt_under_the_threshold_is_support_only_when_asked() {
+        let fs = 100.0;
+        let (n, v) = (2000, 10.0);
+        // At 10 m/s the threshold is 4 m/s²: a 3 m/s² jolt reaches 0.75 of
+        // it, an 8 m/s² one crosses it.
+        let mut sig = vec![0.0; n];
+        pulse(&mut sig, fs, 5.0, 0.1, -3.0);
+        pulse(&mut sig, fs, 12.0, 0.1, -8.0);
+        let run = |support_ratio: f64| {
+            let mut ev = Vec::new();
+            Detector::new(
+                DetectParams {
+                    support_ratio,
+                    ..DetectParams::default()
+                },
+                fs,
+            )
+            .unwrap()
+            .run(&sig, &vec![v; n], &mut ev);
+            ev
+        };
+        let off = run(0.0);
+        assert_eq!(off.len(), 1);
+        assert!(off[0].score > 1.0);
+        let on = run(0.6);
+        assert_eq!(on.len(), 2, "{on:?}");
+        assert!((0.6..1.0).contains(&on[0].score), "{}", on[0].score);
+        assert!((on[0].peak as f64 / fs - 5.0).abs() < 0.2);
+        assert_eq!(on[1], off[0], "the bump is the same with support on");
+        // Too weak even for support.
+        assert_eq!(run(0.9).len(), 1);
+    }
+
+    #[test]
     fn nothing_below_min_speed() {
         let fs = 50.0;
         let mut sig = vec![0.0; 1000];
@@ -542,6 +611,39 @@ mod tests {
     }
 
     proptest! {
+        // Support jolts add events and change none: the events over the
+        // threshold are those found with support off, and every other one
+        // lies between support_ratio and 1, in no bump's span.
+        #[test]
+        fn support_leaves_the_bumps_as_they_were(
+            fs in prop_oneof![Just(10.0f64), Just(50.0), Just(100.0)],
+            pulses in proptest::collection::vec((1.0f64..19.0, -12.0f64..12.0), 0..12),
+            v in 3.0f64..25.0,
+            ratio in 0.3f64..0.95,
+        ) {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "20 s")]
+            let n = (20.0 * fs) as usize;
+            let mut sig = vec![0.0; n];
+            for (at, amp) in &pulses {
+                pulse(&mut sig, fs, *at, 0.1, *amp);
+            }
+            let run = |support_ratio: f64| {
+                let mut ev = Vec::new();
+                Detector::new(DetectParams { support_ratio, ..DetectParams::default() }, fs)
+                    .unwrap()
+                    .run(&sig, &vec![v; n], &mut ev);
+                ev
+            };
+            let off = run(0.0);
+            let on = run(ratio);
+            let (full, weak): (Vec<Event>, Vec<Event>) = on.into_iter().partition(|e| e.score >= 1.0);
+            prop_assert_eq!(&full, &off);
+            for w in &weak {
+                prop_assert!(w.score >= ratio - 1e-9 && w.score < 1.0, "score {}", w.score);
+                prop_assert!(full.iter().all(|f| f.span.1 < w.span.0 || w.span.1 < f.span.0));
+            }
+        }
+
         // Refreshing the clip once a block moves no threshold by more than
         // 1 %, whatever the signal (bursts, silence, steps from silence to
         // ±30 m/s²), at any rate.

@@ -456,6 +456,12 @@ impl PipelineConfig {
         nonneg("preprocess.resample_hz", pp.resample_hz);
         nonneg("preprocess.max_gps_extrapolation_s", pp.max_gps_extrapolation_s);
         nonneg("preprocess.min_segment_s", pp.min_segment_s);
+        if !(d.support_ratio.is_finite() && (0.0..=1.0).contains(&d.support_ratio)) {
+            p.push(format!(
+                "detect.support_ratio = {}: must be between 0 (off) and 1",
+                d.support_ratio
+            ));
+        }
         if d.highpass_hz >= d.lowpass_hz {
             p.push(format!(
                 "detect.highpass_hz = {} must be below detect.lowpass_hz = {}",
@@ -532,6 +538,15 @@ impl PipelineConfig {
                 "cluster.surround_k = {}: must be from 1 to 20 rings",
                 c.surround_k
             ));
+        }
+        if !(c.support_radius_m.is_finite() && (0.0..=100.0).contains(&c.support_radius_m)) {
+            p.push(format!(
+                "cluster.support_radius_m = {}: must be from 0 (off) to 100 metres",
+                c.support_radius_m
+            ));
+        }
+        if c.support_min_trips == 0 {
+            p.push("cluster.support_min_trips = 0: must be at least 1".to_owned());
         }
         if !(c.split_confidence >= 0.5 && c.split_confidence <= 1.0) {
             p.push(format!(
@@ -663,5 +678,15 @@ mod tests {
             problems[1].starts_with("cluster.split_confidence = 0.2"),
             "{problems:?}"
         );
+        let e = PipelineConfig::from_toml(
+            "[detect]\nsupport_ratio = 1.5\n[cluster]\nsupport_radius_m = -1\nsupport_min_trips = 0\n",
+            "p.toml",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = e else {
+            panic!("{e}")
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("detect.support_ratio = 1.5"), "{problems:?}");
     }
 }

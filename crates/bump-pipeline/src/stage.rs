@@ -271,7 +271,8 @@ impl TripProcessor {
             (trip_coverage(&samples, &self.cfg, None), Vec::new())
         };
         if let Some(model) = &self.cfg.classify.window.0 {
-            for b in &mut bumps {
+            // Support jolts are counted, never described: no vote.
+            for b in bumps.iter_mut().filter(|b| !b.is_support()) {
                 if let Some(w) = trace_at(&pre, b.t, WINDOW_HALF_S) {
                     let p = model.predict_proba(&w.values_mps2, w.sample_rate_hz);
                     b.window_probs = bump_cluster::window::cluster_class_probs(&model.forest.classes, &p).to_vec();
@@ -279,7 +280,10 @@ impl TripProcessor {
             }
         }
         let traces = if half_window_s > 0.0 {
-            bumps.iter().map(|b| trace_at(&pre, b.t, half_window_s)).collect()
+            bumps
+                .iter()
+                .map(|b| (!b.is_support()).then(|| trace_at(&pre, b.t, half_window_s)).flatten())
+                .collect()
         } else {
             Vec::new()
         };

@@ -58,6 +58,8 @@ pub struct Summary {
     pub dropped: BTreeMap<String, usize>,
     /// Bumps found.
     pub bumps: usize,
+    /// Support jolts found (not bumps; see `Bump::is_support`).
+    pub support_jolts: usize,
     /// Clusters, by status.
     pub clusters: BTreeMap<String, usize>,
     /// Distance driven, km.
@@ -131,7 +133,7 @@ fn process_file(path: &Path, mapping: &ColumnMapping, proc: &mut TripProcessor) 
                     Box::new(TripSummary {
                         trip_id: rt.trip.trip_id.to_string(),
                         read: rt.report,
-                        bumps: out.bumps.len(),
+                        bumps: out.bumps.iter().filter(|b| !b.is_support()).count(),
                         preprocess: out.report,
                     }),
                     out.bumps,
@@ -332,9 +334,11 @@ impl Fold {
                     }
                     sum.distance_km += r.length_m / 1000.0;
                     sum.duration_s += r.duration_s;
-                    sum.bumps += b.len();
+                    let (support, full): (Vec<Bump>, Vec<Bump>) = b.into_iter().partition(Bump::is_support);
+                    sum.bumps += full.len();
+                    sum.support_jolts += support.len();
                     sum.per_trip.push(*ts);
-                    bumps.extend(b);
+                    bumps.extend(full);
                 }
             }
         }
@@ -476,6 +480,7 @@ mod tests {
                         duration_s: 0.2,
                         low_band_share: 0.4,
                         window_probs: Vec::new(),
+                        support: false,
                     });
                 }
             }

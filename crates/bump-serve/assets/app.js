@@ -1372,6 +1372,10 @@
     add('Confidence', fmtNum(d.confidence));
     add('Hits', fmtInt(d.hits));
     add('Trips / devices', `${fmtInt(d.trips)} / ${fmtInt(d.devices)}`);
+    if (isNum(d.support_trips) && d.support_trips > 0) {
+      // Trips that felt it only under the detection threshold.
+      add('Of the trips, felt weakly', fmtInt(d.support_trips));
+    }
     add('Passes', fmtInt(d.passes));
     add('Hit rate', isNum(d.hit_rate) ? `${(d.hit_rate * 100).toFixed(0)} % of passes` : '—');
     add('Peak magnitude', `median ${fmtNum(d.magnitude_median_mps2, 1)} m/s², p90 ${fmtNum(d.magnitude_p90_mps2, 1)} m/s²`);

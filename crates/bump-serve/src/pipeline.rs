@@ -319,7 +319,8 @@ async fn clusterer(
             }
             state.metrics.stage("commit", t0.elapsed().as_secs_f64());
             state.metrics.trips_processed.fetch_add(1, Ordering::Relaxed);
-            state.metrics.bumps.fetch_add(ev.bumps.len() as u64, Ordering::Relaxed);
+            let counted = ev.bumps.iter().filter(|b| !b.is_support()).count();
+            state.metrics.bumps.fetch_add(counted as u64, Ordering::Relaxed);
             if let Ok(id) = TripId::new(ev.trip_id.clone()) {
                 if !seen.insert(ev.trip_id.clone()) {
                     // Processed again (a late batch): the new evidence
@@ -437,5 +438,49 @@ async fn retention(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             () = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store tells support jolts from bumps by the JSON `BumpObs`
+    /// writes: the two must agree, or trips' bump counts go wrong. And a
+    /// bump whose course is unknown (NaN, `null` in JSON) must load back,
+    /// or the index rebuilt from the store would lack it.
+    #[test]
+    fn a_stored_support_jolt_is_known_by_its_obs() {
+        let trip = TripId::new("t-1").unwrap();
+        let stored = |support: bool| {
+            let obs = BumpObs {
+                bump_id: bump_core::BumpId::new(&trip, 5.0),
+                trip_id: trip.clone(),
+                device_id: bump_core::DeviceId::new("d-1").unwrap(),
+                t: 5.0,
+                lat: 42.35,
+                lon: -71.08,
+                heading_deg: f64::NAN,
+                peak_mps2: 3.0,
+                up_first: false,
+                speed_mps: 9.0,
+                duration_s: 0.1,
+                low_band_share: 0.5,
+                window_probs: Vec::new(),
+                support,
+            };
+            StoredBump {
+                bump_id: obs.bump_id.to_string(),
+                trip_id: trip.to_string(),
+                t: obs.t,
+                obs: serde_json::to_string(&obs).unwrap(),
+                trace: None,
+            }
+        };
+        assert!(stored(true).is_support());
+        assert!(!stored(false).is_support());
+        let back: BumpObs = serde_json::from_str(&stored(true).obs).unwrap();
+        assert!(back.support);
+        assert!(back.heading_deg.is_nan(), "an unknown course comes back unknown");
     }
 }

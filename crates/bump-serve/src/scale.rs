@@ -428,7 +428,10 @@ async fn detect_trip(state: &AppState, producer: &Producer, topic: &str, trip: &
     for old in state.store.trip_regions(trip).await.map_err(|e| e.to_string())? {
         entry(&mut by_region, trip, old);
     }
-    let n_bumps: usize = by_region.values().map(|e| e.bumps.len()).sum();
+    let n_bumps: usize = by_region
+        .values()
+        .map(|e| e.bumps.iter().filter(|b| !b.is_support()).count())
+        .sum();
     let mut outputs = Vec::with_capacity(by_region.len());
     for (region, mut item) in by_region {
         let mut body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;

@@ -61,6 +61,16 @@ pub struct StoredBump {
     pub trace: Option<String>,
 }
 
+impl StoredBump {
+    /// Whether `obs` is a support jolt's (its JSON says `"support":true`,
+    /// as `bump_cluster::BumpObs` writes it only for one): evidence for
+    /// clustering, not a bump to count.
+    #[must_use]
+    pub fn is_support(&self) -> bool {
+        self.obs.contains("\"support\":true")
+    }
+}
+
 impl Store {
     /// Registers a device by the hash of its token.
     ///
@@ -446,8 +456,8 @@ impl Store {
         // uploads wait for) short: a 20-minute trip covers thousands of cells.
         self.insert_bumps(&mut tx, bumps, None).await?;
         self.insert_coverage(&mut tx, trip_id, coverage, None).await?;
-        self.mark_processed_in(&mut tx, trip_id, bumps.len(), started, now)
-            .await?;
+        let counted = bumps.iter().filter(|b| !b.is_support()).count();
+        self.mark_processed_in(&mut tx, trip_id, counted, started, now).await?;
         tx.commit().await.map_err(|e| self.db(e))
     }
 

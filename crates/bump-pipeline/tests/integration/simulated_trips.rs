@@ -1,4 +1,4 @@
-use bump_core::{AccelFrame, Trip};
+use bump_core::{AccelFrame, Bump, Trip};
 use bump_pipeline::{PipelineConfig, TripProcessor, preprocess};
 use bump_sim::{ObstacleKind, SimParams, SimTrip, Simulation, Wheel};
 
@@ -151,7 +151,8 @@ fn slow_phones_give_hits_but_no_passes_when_asked() {
 }
 
 /// With a window model configured, every bump carries its window's vote
-/// over the five cluster classes; without one, none.
+/// over the five cluster classes, and no support jolt does; without one,
+/// nothing does.
 #[test]
 fn a_window_model_votes_for_every_bump() {
     let s = sim(31, 6.0, Some(50.0), 0.0);
@@ -172,7 +173,12 @@ fn a_window_model_votes_for_every_bump() {
     cfg.load_models().unwrap();
     let voted = TripProcessor::new(cfg).run(&st.trip).unwrap();
     assert_eq!(voted.bumps.len(), plain.bumps.len());
+    assert!(voted.bumps.iter().any(Bump::is_support), "the trip has support jolts");
     for b in &voted.bumps {
+        if b.is_support() {
+            assert!(b.window_probs.is_empty());
+            continue;
+        }
         assert_eq!(b.window_probs.len(), 5);
         assert!((b.window_probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     }

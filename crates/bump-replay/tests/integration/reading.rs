@@ -202,6 +202,38 @@ fn output_does_not_depend_on_the_number_of_workers() {
     assert_eq!(s1, s3);
 }
 
+/// Support jolts are not bumps: the bump table leaves them out, the
+/// summary counts them apart, and with them off the bumps are the same.
+#[test]
+fn support_jolts_stay_out_of_the_bumps() {
+    let files = trip_files(&bump_fixtures::fixture("city/recordings")).unwrap();
+    let m = preset("streetbump").unwrap();
+    let run = |support_ratio: f64| {
+        let mut cfg = PipelineConfig::default();
+        cfg.detect.support_ratio = support_ratio;
+        replay(&files, &m, &cfg, &mut ())
+    };
+    let (on, off) = (run(0.6), run(0.0));
+    assert!(on.summary.support_jolts > 0);
+    assert_eq!(off.summary.support_jolts, 0);
+    assert!(on.bumps.iter().all(|b| !b.is_support()));
+    assert_eq!(on.summary.bumps, on.bumps.len());
+    assert_eq!(
+        serde_json::to_string(&on.bumps).unwrap(),
+        serde_json::to_string(&off.bumps).unwrap()
+    );
+    let per_trip: usize = on.summary.per_trip.iter().map(|t| t.bumps).sum();
+    assert_eq!(per_trip, on.bumps.len());
+    // They make no cluster: the clusters are those of the bumps.
+    let ids = |r: &bump_replay::Replayed| {
+        r.clusters
+            .iter()
+            .map(|c| c.cluster_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(ids(&on), ids(&off));
+}
+
 /// A file holding several trips, named by a column: rows go to their trip
 /// even when trips interleave, trips keep the order they first appear in,
 /// and the device column names each trip's device.
