@@ -1080,10 +1080,7 @@ impl ClusterIndex {
             if trips.len() < p.support_min_trips || bumps.is_empty() {
                 continue;
             }
-            #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
-            let n = bumps.len() as f64;
-            let lat = bumps.iter().map(|b| b.lat).sum::<f64>() / n;
-            let lon = bumps.iter().map(|b| b.lon).sum::<f64>() / n;
+            let (lat, lon) = mean_position(&bumps);
             let heading_deg = main_heading_deg(&bumps);
             let Some(cell) = cell_of(lat, lon) else {
                 continue;
@@ -1280,14 +1277,9 @@ impl ClusterIndex {
         let jolts = self.bumps_of(support);
         #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
         let n = bumps.len().max(1) as f64;
-        let lat = bumps.iter().map(|b| b.lat).sum::<f64>() / n;
-        let lon = bumps.iter().map(|b| b.lon).sum::<f64>() / n;
-        let bump_trips = first_hits(&bumps);
-        let mut hit_trips = bump_trips.clone();
-        for (trip, t) in first_hits(&jolts) {
-            let e = hit_trips.entry(trip).or_insert(t);
-            *e = e.min(t);
-        }
+        let (lat, lon) = mean_position(&bumps);
+        let bump_trips = first_hits(bumps.iter().copied());
+        let hit_trips = first_hits(bumps.iter().chain(&jolts).copied());
         let devices: BTreeSet<&DeviceId> = bumps.iter().map(|b| &b.device_id).collect();
         let heading_deg = main_heading_deg(&bumps);
         let one_way = one_way(&bumps, heading_deg);
@@ -1395,9 +1387,19 @@ impl ClusterIndex {
     }
 }
 
+/// Mean position of bumps, degrees.
+fn mean_position(bumps: &[&BumpObs]) -> (f64, f64) {
+    #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+    let n = bumps.len().max(1) as f64;
+    (
+        bumps.iter().map(|b| b.lat).sum::<f64>() / n,
+        bumps.iter().map(|b| b.lon).sum::<f64>() / n,
+    )
+}
+
 /// Each trip's first time among `bumps`.
-fn first_hits<'a>(bumps: &[&'a BumpObs]) -> BTreeMap<&'a TripId, f64> {
-    bumps.iter().fold(BTreeMap::new(), |mut m, b| {
+fn first_hits<'a>(bumps: impl IntoIterator<Item = &'a BumpObs>) -> BTreeMap<&'a TripId, f64> {
+    bumps.into_iter().fold(BTreeMap::new(), |mut m, b| {
         let e = m.entry(&b.trip_id).or_insert(b.t);
         *e = e.min(b.t);
         m

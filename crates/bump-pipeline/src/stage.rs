@@ -282,7 +282,13 @@ impl TripProcessor {
         let traces = if half_window_s > 0.0 {
             bumps
                 .iter()
-                .map(|b| (!b.is_support()).then(|| trace_at(&pre, b.t, half_window_s)).flatten())
+                .map(|b| {
+                    if b.is_support() {
+                        None
+                    } else {
+                        trace_at(&pre, b.t, half_window_s)
+                    }
+                })
                 .collect()
         } else {
             Vec::new()
