@@ -93,7 +93,7 @@ fn store(c: &mut Criterion) {
     g.bench_function("commit_trip_1750_cells_38_bumps", |b| {
         b.iter(|| {
             let now = Utc::now();
-            black_box(rt.block_on(store.commit_trip("trip-ev", &bumps, &coverage, now, now)))
+            black_box(rt.block_on(store.commit_trip("trip-ev", &bumps, &coverage, true, now, now)))
         });
     });
 

@@ -312,10 +312,13 @@ fn pipeline(trips: &[bump_core::Trip], samples: usize, o: &mut impl Write) -> an
         let nb = bumps.len();
         bumps_total += nb;
         support_total += bumps.iter().filter(|b| b.is_support()).count();
-        let cells = cov.len();
-        time("6 coverage into the index", cells, &mut || {
-            index.add_coverage(&trip.trip_id, &cov)
-        });
+        // As the pipeline: a phone too slow to feel a defect gives no passes.
+        if pre.report.detector_rate_hz >= cfg.cluster.min_pass_rate_hz {
+            let cells = cov.len();
+            time("6 coverage into the index", cells, &mut || {
+                index.add_coverage(&trip.trip_id, &cov)
+            });
+        }
         time("7 bumps into the index", nb, &mut || {
             for b in &bumps {
                 index.add_bump(BumpObs::from_bump(b));

@@ -83,7 +83,8 @@ pub struct ClusterParams {
     /// Trips whose phone sampled slower than this give no passes (their
     /// hits still count), Hz: a phone that cannot resolve a short impact
     /// is no evidence that a pothole is gone. Applied by the stage that
-    /// computes coverage.
+    /// computes coverage, which marks such a trip's coverage as giving no
+    /// passes; it still shows where the trip drove.
     pub min_pass_rate_hz: f64,
     /// A trip passed a cluster only when its course through the cluster's
     /// disk lies within this of the cluster's axis (of its heading, for a
@@ -120,7 +121,7 @@ impl Default for ClusterParams {
             likely_confidence: 0.8,
             fixed_after_misses: 6,
             min_pass_speed_mps: 2.0,
-            min_pass_rate_hz: 0.0,
+            min_pass_rate_hz: 20.0,
             pass_heading_tol_deg: 60.0,
             coverage_step_m: 4.0,
             split_confidence: 1.0,

@@ -116,9 +116,13 @@ pub struct TripOutcome {
     /// The bumps, in time order.
     pub bumps: Vec<Bump>,
     /// The H3 cells the trip drove through at speed, with the first time
-    /// in each: its passes, for clustering. Empty when coverage is
-    /// deferred.
+    /// in each: its passes, for clustering (when `gives_passes`). Empty
+    /// when coverage is deferred.
     pub coverage: BTreeMap<CellIndex, f64>,
+    /// Whether the coverage counts as passes of clusters: false when the
+    /// phone sampled slower than `cluster.min_pass_rate_hz`, too slowly to
+    /// feel a short impact, so that its silence is no evidence.
+    pub gives_passes: bool,
     /// When coverage is deferred ([`TripProcessor::deferring_coverage`]),
     /// what [`trip_coverage`] computes it from later: the track, empty when
     /// the trip gives no passes. Empty otherwise.
@@ -259,16 +263,13 @@ impl TripProcessor {
         if let Some(ends) = Ends::of(&points, self.cfg.privacy.trim_m) {
             bumps.retain(|b| !ends.trims(b.lat, b.lon));
         }
-        // A phone too slow to feel a short impact gives no passes.
-        let samples = if pre.report.detector_rate_hz >= self.cfg.cluster.min_pass_rate_hz {
-            points
-        } else {
-            Vec::new()
-        };
+        // A phone too slow to feel a short impact gives no passes; its
+        // coverage still shows where it drove.
+        let gives_passes = pre.report.detector_rate_hz >= self.cfg.cluster.min_pass_rate_hz;
         let (coverage, track) = if self.defer_coverage {
-            (BTreeMap::new(), samples)
+            (BTreeMap::new(), points)
         } else {
-            (trip_coverage(&samples, &self.cfg, None), Vec::new())
+            (trip_coverage(&points, &self.cfg, None), Vec::new())
         };
         if let Some(model) = &self.cfg.classify.window.0 {
             // Support jolts are counted, never described: no vote.
@@ -298,6 +299,7 @@ impl TripProcessor {
                 report: pre.report,
                 bumps,
                 coverage,
+                gives_passes,
                 track,
             },
             traces,

@@ -138,7 +138,9 @@ fn process_file(path: &Path, mapping: &ColumnMapping, proc: &mut TripProcessor) 
                     }),
                     out.bumps,
                     samples,
-                    out.track,
+                    // The replay keeps coverage for passes only: a trip
+                    // that gives none needs no track.
+                    if out.gives_passes { out.track } else { Vec::new() },
                 ),
             }
         })

@@ -41,6 +41,8 @@ pub(crate) struct Evidence {
     pub(crate) started: chrono::DateTime<Utc>,
     pub(crate) bumps: Vec<StoredBump>,
     pub(crate) coverage: Vec<(String, f64)>,
+    /// Whether the coverage counts as passes (`TripOutcome::gives_passes`).
+    pub(crate) gives_passes: bool,
     pub(crate) failed: Option<String>,
 }
 
@@ -129,6 +131,7 @@ async fn worker(state: Arc<AppState>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<
                         started,
                         bumps: Vec::new(),
                         coverage: Vec::new(),
+                        gives_passes: true,
                         failed: Some(format!("worker panicked: {e}")),
                     })
             }
@@ -156,6 +159,7 @@ pub(crate) fn process(
         started,
         bumps: Vec::new(),
         coverage: Vec::new(),
+        gives_passes: true,
         failed: Some(why),
     };
     let batches: Result<Vec<TripBatch>, _> = bodies.iter().map(|b| TripBatch::from_json(b)).collect();
@@ -183,6 +187,7 @@ pub(crate) fn process(
                 })
                 .collect(),
             coverage: out.coverage.iter().map(|(c, t)| (c.to_string(), *t)).collect(),
+            gives_passes: out.gives_passes,
             failed: None,
         },
         Err(e) => fail(e.to_string()),
@@ -193,7 +198,7 @@ pub(crate) fn process(
 pub(crate) async fn load_index(state: &AppState) -> Result<(ClusterIndex, HashSet<String>), bump_store::Error> {
     let mut index = ClusterIndex::new(state.cfg.cluster);
     let mut trips = HashSet::new();
-    for (trip, cells) in &state.store.coverage_by_trip().await? {
+    for (trip, cells) in &state.store.pass_coverage_by_trip().await? {
         if let Ok(id) = TripId::new(trip.clone()) {
             index.add_coverage(&id, cells);
             trips.insert(trip.clone());
@@ -308,7 +313,14 @@ async fn clusterer(
             }
             if let Err(e) = state
                 .store
-                .commit_trip(&ev.trip_id, &ev.bumps, &ev.coverage, ev.started, Utc::now())
+                .commit_trip(
+                    &ev.trip_id,
+                    &ev.bumps,
+                    &ev.coverage,
+                    ev.gives_passes,
+                    ev.started,
+                    Utc::now(),
+                )
                 .await
             {
                 tracing::error!(message = "Cannot store a trip's evidence; it will be processed again.", trip = %ev.trip_id, error = %e);
@@ -327,12 +339,14 @@ async fn clusterer(
                     // replaces the old, as in the store.
                     index.remove_trip(&id);
                 }
-                let cells: BTreeMap<CellIndex, f64> = ev
-                    .coverage
-                    .iter()
-                    .filter_map(|(c, t)| c.parse().ok().map(|c| (c, *t)))
-                    .collect();
-                index.add_coverage(&id, &cells);
+                if ev.gives_passes {
+                    let cells: BTreeMap<CellIndex, f64> = ev
+                        .coverage
+                        .iter()
+                        .filter_map(|(c, t)| c.parse().ok().map(|c| (c, *t)))
+                        .collect();
+                    index.add_coverage(&id, &cells);
+                }
                 for b in &ev.bumps {
                     if let Ok(obs) = serde_json::from_str::<BumpObs>(&b.obs) {
                         index.add_bump(obs);

@@ -400,33 +400,42 @@ async fn detect_trip(state: &AppState, producer: &Producer, topic: &str, trip: &
         state.metrics.trips_failed.fetch_add(1, Ordering::Relaxed);
     }
     let mut by_region: BTreeMap<String, TripEvidence> = BTreeMap::new();
-    fn entry<'a>(map: &'a mut BTreeMap<String, TripEvidence>, trip: &str, region: String) -> &'a mut TripEvidence {
+    fn entry<'a>(
+        map: &'a mut BTreeMap<String, TripEvidence>,
+        trip: &str,
+        region: String,
+        passes: bool,
+    ) -> &'a mut TripEvidence {
         map.entry(region.clone()).or_insert_with(|| TripEvidence {
             trip_id: trip.to_owned(),
             region,
             bumps: Vec::new(),
             coverage: Vec::new(),
+            passes,
         })
     }
+    let passes = ev.gives_passes;
     for b in ev.bumps {
         let region = serde_json::from_str::<BumpObs>(&b.obs)
             .ok()
             .and_then(|o| bump_cluster::cell_of(o.lat, o.lon))
             .and_then(region_of);
         if let Some(r) = region {
-            entry(&mut by_region, trip, r.to_string()).bumps.push(b);
+            entry(&mut by_region, trip, r.to_string(), passes).bumps.push(b);
         }
     }
     for (cell, t) in ev.coverage {
         if let Some(r) = cell.parse::<CellIndex>().ok().and_then(region_of) {
-            entry(&mut by_region, trip, r.to_string()).coverage.push((cell, t));
+            entry(&mut by_region, trip, r.to_string(), passes)
+                .coverage
+                .push((cell, t));
         }
     }
     let regions: Vec<String> = by_region.keys().cloned().collect();
     // Regions the previous run touched and this one does not get an empty
     // replacement, so nothing of the old evidence survives.
     for old in state.store.trip_regions(trip).await.map_err(|e| e.to_string())? {
-        entry(&mut by_region, trip, old);
+        entry(&mut by_region, trip, old, passes);
     }
     let n_bumps: usize = by_region
         .values()

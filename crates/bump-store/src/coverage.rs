@@ -84,12 +84,15 @@ impl Store {
     /// Inserts (or replaces) a trip's coverage: (cell, first time), cells
     /// as H3 text. The region column is `region` when the caller keys
     /// evidence by region (the Kafka runtime), else each block's parent.
+    /// `passes`: whether clustering counts it as passes (a phone fast
+    /// enough to feel a defect), see [`Store::pass_coverage_by_trip`].
     pub(crate) async fn insert_coverage(
         &self,
         tx: &mut Transaction<'static, Any>,
         trip_id: &str,
         coverage: &[(String, f64)],
         region: Option<&str>,
+        passes: bool,
     ) -> Result<(), Error> {
         let mut cells = Vec::with_capacity(coverage.len());
         for (c, t) in coverage {
@@ -109,16 +112,27 @@ impl Store {
                 (block.to_string(), region, encode(&cells))
             })
             .collect();
+        // The column keeps its default (1) unless the trip gives no passes,
+        // so the insert also runs where the stores migrate to blocks,
+        // before the column exists.
+        let (insert, n) = if passes {
+            ("INSERT INTO coverage_blocks (trip_id, block, region, cells)", 4)
+        } else {
+            ("INSERT INTO coverage_blocks (trip_id, block, region, cells, passes)", 5)
+        };
         self.insert_many(
             tx,
             (
-                "INSERT INTO coverage_blocks (trip_id, block, region, cells)",
-                4,
+                insert,
+                n,
                 "ON CONFLICT (trip_id, region, block) DO UPDATE SET cells = excluded.cells",
             ),
             100,
             &blocks,
-            |q, (block, region, cells)| q.bind(trip_id.to_owned()).bind(block).bind(region).bind(cells),
+            |q, (block, region, cells)| {
+                let q = q.bind(trip_id.to_owned()).bind(block).bind(region).bind(cells);
+                if passes { q } else { q.bind(0_i64) }
+            },
         )
         .await
     }
@@ -146,7 +160,7 @@ impl Store {
                 .map(|r| Ok((r.try_get("cell")?, r.try_get("t")?)))
                 .collect::<Result<_, sqlx::Error>>()
                 .map_err(|e| self.db(e))?;
-            self.insert_coverage(tx, trip, &cells, None).await?;
+            self.insert_coverage(tx, trip, &cells, None, true).await?;
         }
         sqlx::raw_sql("DROP TABLE coverage")
             .execute(&mut **tx)
@@ -187,16 +201,32 @@ impl Store {
     }
 
     /// Every trip's coverage: trip → cell → first time, decoded straight
-    /// from the blocks (no text per cell), as the cluster index loads it.
+    /// from the blocks (no text per cell): where trips drove.
     ///
     /// # Errors
     ///
     /// [`Error::Db`]; [`Error::Corrupt`] for a block that cannot be read.
     pub async fn coverage_by_trip(&self) -> Result<BTreeMap<String, BTreeMap<CellIndex, f64>>, Error> {
-        let rows = sqlx::query(q!("SELECT trip_id, block, cells FROM coverage_blocks"))
-            .fetch_all(&self.pool)
+        self.coverage_where(q!("SELECT trip_id, block, cells FROM coverage_blocks"))
             .await
-            .map_err(|e| self.db(e))?;
+    }
+
+    /// The coverage that counts as passes of clusters (trips of phones
+    /// fast enough to feel a defect), as [`Store::coverage_by_trip`]: what
+    /// the cluster index loads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Db`]; [`Error::Corrupt`] for a block that cannot be read.
+    pub async fn pass_coverage_by_trip(&self) -> Result<BTreeMap<String, BTreeMap<CellIndex, f64>>, Error> {
+        self.coverage_where(q!(
+            "SELECT trip_id, block, cells FROM coverage_blocks WHERE passes <> 0"
+        ))
+        .await
+    }
+
+    async fn coverage_where(&self, sql: &str) -> Result<BTreeMap<String, BTreeMap<CellIndex, f64>>, Error> {
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
         let mut out: BTreeMap<String, BTreeMap<CellIndex, f64>> = BTreeMap::new();
         for r in &rows {
             let trip: String = r.try_get("trip_id").map_err(|e| self.db(e))?;

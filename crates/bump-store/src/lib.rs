@@ -69,6 +69,12 @@ pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0006_batch_bodies.sql"),
         include_str!("../migrations/postgres/0006_batch_bodies.sql"),
     ),
+    (
+        7,
+        "coverage_passes",
+        include_str!("../migrations/sqlite/0007_coverage_passes.sql"),
+        include_str!("../migrations/postgres/0007_coverage_passes.sql"),
+    ),
 ];
 
 /// A query text written with `?` placeholders, numbered `$1, $2, …` once

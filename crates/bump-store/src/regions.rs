@@ -34,6 +34,14 @@ pub struct TripEvidence {
     pub bumps: Vec<StoredBump>,
     /// The trip's coverage in the region: (cell, first time).
     pub coverage: Vec<(String, f64)>,
+    /// Whether the coverage counts as passes of clusters (false for a
+    /// phone too slow to feel a defect: it only shows where it drove).
+    #[serde(default = "yes")]
+    pub passes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The evidence a region's clusters are computed from.
@@ -67,7 +75,7 @@ impl Store {
                     .map_err(|e| self.db(e))?;
             }
             self.insert_bumps(&mut tx, &it.bumps, Some(&it.region)).await?;
-            self.insert_coverage(&mut tx, &it.trip_id, &it.coverage, Some(&it.region))
+            self.insert_coverage(&mut tx, &it.trip_id, &it.coverage, Some(&it.region), it.passes)
                 .await?;
         }
         let mut dirty = dirty.to_vec();
@@ -233,7 +241,7 @@ impl Store {
                 ev.bumps.push(stored_bump(&row).map_err(|e| self.db(e))?);
             }
             let sql = format!(
-                "SELECT trip_id, block, cells FROM coverage_blocks WHERE region IN {} ORDER BY trip_id, block",
+                "SELECT trip_id, block, cells FROM coverage_blocks WHERE region IN {} AND passes <> 0 ORDER BY trip_id, block",
                 in_list(1, chunk.len())
             );
             let mut query = sqlx::query(&sql);

@@ -427,8 +427,8 @@ impl Store {
     }
 
     /// Replaces a trip's evidence and marks it and its batches processed,
-    /// in one transaction. Returns the number of batches that arrived
-    /// after `started` (the trip stays pending for them).
+    /// in one transaction. `passes`: whether its coverage counts as passes
+    /// of clusters (see [`Store::pass_coverage_by_trip`]).
     ///
     /// # Errors
     ///
@@ -438,6 +438,7 @@ impl Store {
         trip_id: &str,
         bumps: &[StoredBump],
         coverage: &[(String, f64)],
+        passes: bool,
         started: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
@@ -455,7 +456,7 @@ impl Store {
         // Multi-row statements keep the transaction (and so the writer lock
         // uploads wait for) short: a 20-minute trip covers thousands of cells.
         self.insert_bumps(&mut tx, bumps, None).await?;
-        self.insert_coverage(&mut tx, trip_id, coverage, None).await?;
+        self.insert_coverage(&mut tx, trip_id, coverage, None, passes).await?;
         let counted = bumps.iter().filter(|b| !b.is_support()).count();
         self.mark_processed_in(&mut tx, trip_id, counted, started, now).await?;
         tx.commit().await.map_err(|e| self.db(e))

@@ -133,21 +133,27 @@ fn earth_frame_and_gravity_auto() {
     assert_eq!(pre.report.gravity_mps2, 0.0, "no reorientation in an earth frame");
 }
 
-/// A phone slower than `cluster.min_pass_rate_hz` gives its bumps but no
-/// passes; at or above it, both.
+/// A phone slower than `cluster.min_pass_rate_hz` (20 Hz by default)
+/// gives its bumps and its coverage, but no passes; at or above it,
+/// passes too.
 #[test]
-fn slow_phones_give_hits_but_no_passes_when_asked() {
+fn slow_phones_give_hits_but_no_passes() {
     let s = sim(31, 4.0, Some(10.0), 0.0);
     let st = s.trip(0);
-    let plain = TripProcessor::new(PipelineConfig::default()).run(&st.trip).unwrap();
-    assert!(!plain.coverage.is_empty(), "by default every trip passes");
+    let mut every = PipelineConfig::default();
+    every.cluster.min_pass_rate_hz = 0.0;
+    let plain = TripProcessor::new(every).run(&st.trip).unwrap();
+    assert!(plain.gives_passes, "at 0 every trip passes");
+    let slow = TripProcessor::new(PipelineConfig::default()).run(&st.trip).unwrap();
+    assert!(!slow.gives_passes, "10 Hz is too slow by default");
+    assert_eq!(slow.coverage, plain.coverage, "where it drove is kept");
+    assert!(!slow.coverage.is_empty());
+    assert_eq!(slow.bumps, plain.bumps, "hits are kept");
     let mut cfg = PipelineConfig::default();
     cfg.cluster.min_pass_rate_hz = 40.0;
-    let slow = TripProcessor::new(cfg.clone()).run(&st.trip).unwrap();
-    assert!(slow.coverage.is_empty());
-    assert_eq!(slow.bumps, plain.bumps, "hits are kept");
     let fast = sim(31, 4.0, Some(50.0), 0.0).trip(0);
-    assert!(!TripProcessor::new(cfg).run(&fast.trip).unwrap().coverage.is_empty());
+    assert!(TripProcessor::new(cfg.clone()).run(&fast.trip).unwrap().gives_passes);
+    assert!(!TripProcessor::new(cfg).run(&st.trip).unwrap().gives_passes);
 }
 
 /// With a window model configured, every bump carries its window's vote

@@ -12,8 +12,8 @@ async fn coverage_reads_back_by_trip_and_by_cell() {
         let mut a: Vec<(String, f64)> = (0..400).map(|i| (cell(i), 100.0 + f64::from(i))).collect();
         a.push((cell(7), 50.0));
         let b: Vec<(String, f64)> = (5..10).map(|i| (cell(i), 900.0)).collect();
-        s.commit_trip("trip-a", &[], &a, t0, t0).await.expect("commit a");
-        s.commit_trip("trip-b", &[], &b, t0, t0).await.expect("commit b");
+        s.commit_trip("trip-a", &[], &a, true, t0, t0).await.expect("commit a");
+        s.commit_trip("trip-b", &[], &b, true, t0, t0).await.expect("commit b");
         let all = s.coverage().await.expect("coverage");
         assert_eq!(all.len(), 405);
         assert!(
@@ -50,9 +50,32 @@ async fn coverage_reads_back_by_trip_and_by_cell() {
         );
 
         // Reprocessing replaces the trip's coverage whole.
-        s.commit_trip("trip-a", &[], &a[..3], t0, t0).await.expect("again");
+        s.commit_trip("trip-a", &[], &a[..3], true, t0, t0)
+            .await
+            .expect("again");
         assert_eq!(s.coverage().await.expect("coverage").len(), 8);
         assert!(s.coverage_in(&[cell(300)]).await.expect("in").is_empty());
+        assert_eq!(
+            s.pass_coverage_by_trip().await.expect("passes"),
+            s.coverage_by_trip().await.expect("all")
+        );
+
+        // A slow phone's trip shows where it drove, but gives no passes;
+        // processed again as a fast one, it does.
+        s.commit_trip("trip-c", &[], &b, false, t0, t0).await.expect("slow");
+        assert!(s.coverage_by_trip().await.expect("all").contains_key("trip-c"));
+        assert!(
+            s.coverage_in(&[cell(7)])
+                .await
+                .expect("in")
+                .iter()
+                .any(|r| r.0 == "trip-c")
+        );
+        let passes = s.pass_coverage_by_trip().await.expect("passes");
+        assert!(!passes.contains_key("trip-c"));
+        assert!(passes.contains_key("trip-b"));
+        s.commit_trip("trip-c", &[], &b, true, t0, t0).await.expect("fast");
+        assert!(s.pass_coverage_by_trip().await.expect("passes").contains_key("trip-c"));
     }
 }
 
@@ -61,11 +84,14 @@ async fn text_that_is_not_a_cell_is_refused_and_nothing_is_committed() {
     for place in crate::places("text_that_is_not_a_cell_is_refused").await {
         let s = place.open().await;
         let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).single().expect("time");
-        s.commit_trip("trip-a", &[], &[(cell(1), 1.0)], t0, t0)
+        s.commit_trip("trip-a", &[], &[(cell(1), 1.0)], true, t0, t0)
             .await
             .expect("commit");
         let bad = vec![(cell(2), 2.0), ("8d2a30663zzzzzz".to_owned(), 3.0)];
-        let e = s.commit_trip("trip-a", &[], &bad, t0, t0).await.expect_err("bad cell");
+        let e = s
+            .commit_trip("trip-a", &[], &bad, true, t0, t0)
+            .await
+            .expect_err("bad cell");
         assert!(matches!(e, Error::Invalid { .. }), "{e}");
         assert!(
             e.to_string().contains("trip-a") && e.to_string().contains("8d2a30663zzzzzz"),

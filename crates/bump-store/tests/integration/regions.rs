@@ -22,6 +22,7 @@ fn evidence(trip: &str, region: &str, bumps: &[&str], cells: &[&str]) -> TripEvi
         region: region.into(),
         bumps: bumps.iter().map(|b| bump(b, trip)).collect(),
         coverage: cells.iter().map(|c| (named(c), 2.0)).collect(),
+        passes: true,
     }
 }
 
@@ -56,6 +57,13 @@ async fn a_region_stays_dirty_when_evidence_arrives_while_it_is_computed() {
             .await
             .expect("put");
         let halo = vec!["r1".to_owned(), "r0".to_owned()];
+        // A slow phone's trip: its coverage is kept but not read as passes.
+        let slow = TripEvidence {
+            passes: false,
+            ..evidence("t9", "r1", &[], &["c2"])
+        };
+        s.put_evidence(&[slow], &[]).await.expect("put slow");
+        assert_eq!(s.coverage().await.expect("coverage").len(), 2);
         // Computed with the evidence as it is: the mark is cleared.
         let cleared = s
             .recompute_region("r1", &halo, |ev| {

@@ -35,6 +35,7 @@ async fn batches_are_idempotent_and_deleted_only_after_processing_and_retention(
             "trip-1",
             &[],
             &[("8d2a306638a9a3f".into(), 1.0)],
+            true,
             t0,
             t0 + TimeDelta::seconds(1),
         )
@@ -75,7 +76,9 @@ async fn a_late_batch_makes_its_trip_pending_again() {
             s.ready_trips(later, 600.0).await.expect("ready"),
             vec!["trip-2".to_owned()]
         );
-        s.commit_trip("trip-2", &[], &[], later, later).await.expect("commit");
+        s.commit_trip("trip-2", &[], &[], true, later, later)
+            .await
+            .expect("commit");
         assert!(s.ready_trips(later, 600.0).await.expect("ready").is_empty());
         // The final batch arrives after the timeout: the trip is processed again.
         s.put_batch("trip-2", 1, "dev-1", true, b"b", "db", later + TimeDelta::seconds(5))
