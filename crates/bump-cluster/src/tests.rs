@@ -326,8 +326,8 @@ fn jolt(trip: u32, east: f64, north: f64, t: f64) -> BumpObs {
 }
 
 /// Two trips' bumps and a drive of every trip past the spot.
-fn two_trip_defect(trips: u32) -> ClusterIndex {
-    let mut idx = ClusterIndex::new(ClusterParams::default());
+fn two_trip_defect(params: ClusterParams, trips: u32) -> ClusterIndex {
+    let mut idx = ClusterIndex::new(params);
     for trip in 0..trips {
         idx.add_coverage(
             &TripId::new(format!("t{trip}")).unwrap(),
@@ -342,7 +342,7 @@ fn two_trip_defect(trips: u32) -> ClusterIndex {
 
 #[test]
 fn support_jolts_complete_a_defect_that_bumps_found() {
-    let mut idx = two_trip_defect(4);
+    let mut idx = two_trip_defect(ClusterParams::default(), 4);
     assert_eq!(idx.clusters()[0].status, Status::Insufficient);
     // Trip 2 felt it under the threshold, 4 m off; trip 0 felt it twice.
     idx.add_bump(jolt(2, 3.0, -2.0, 210.0));
@@ -360,7 +360,7 @@ fn support_jolts_complete_a_defect_that_bumps_found() {
 
 #[test]
 fn support_jolts_far_off_across_or_alone_count_for_nothing() {
-    let mut idx = two_trip_defect(6);
+    let mut idx = two_trip_defect(ClusterParams::default(), 6);
     let before = format!("{:?}", idx.clusters());
     // 15 m along the street: beyond support_radius_m.
     idx.add_bump(jolt(2, 15.0, 0.0, 210.0));
@@ -381,21 +381,15 @@ fn support_jolts_far_off_across_or_alone_count_for_nothing() {
     assert_eq!(c.len(), 1);
     assert_eq!((c[0].trips, c[0].support_trips), (1, 0));
     // Off, support jolts count for nothing at all.
-    let mut off = ClusterIndex::new(ClusterParams {
-        support_radius_m: 0.0,
-        ..ClusterParams::default()
-    });
-    let mut on = two_trip_defect(4);
+    let mut off = two_trip_defect(
+        ClusterParams {
+            support_radius_m: 0.0,
+            ..ClusterParams::default()
+        },
+        4,
+    );
+    let mut on = two_trip_defect(ClusterParams::default(), 4);
     for idx in [&mut off, &mut on] {
-        for trip in 0..4u32 {
-            idx.add_coverage(
-                &TripId::new(format!("t{trip}")).unwrap(),
-                &drive(f64::from(trip) * 100.0),
-            );
-        }
-        for trip in 0..2u32 {
-            idx.add_bump(bump(trip, u64::from(trip), 0.0, 1.0, f64::from(trip) * 100.0 + 10.0));
-        }
         idx.add_bump(jolt(2, 3.0, -2.0, 210.0));
     }
     assert_eq!(off.clusters()[0].trips, 2);
