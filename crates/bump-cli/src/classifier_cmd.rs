@@ -8,7 +8,9 @@ Training data is a folder with trips (`trips/` JSON batches, or
 positions with a `kind` property — what `streetbump simulate` writes, and
 what a city can write from its own inspections. The trips are replayed,
 clustered, and each cluster with at least `--min-trips` trips takes the
-class of the nearest labelled obstacle within `--radius-m`.
+class of the nearest labelled obstacle within `--radius-m`. `--data` may
+be given several times: each folder is replayed and clustered on its own
+(its own city, or its own survey), and the examples of all are pooled.
 */
 
 use std::io::Write;
@@ -63,9 +65,11 @@ pub(crate) struct CvArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainArgs {
-    /// Folder with trips/ (or recordings/) and truth/obstacles.geojson.
-    #[arg(long)]
-    data: PathBuf,
+    /// Folder with trips/ (or recordings/) and truth/obstacles.geojson, or
+    /// a folder of labelled windows. Repeat for more folders of trips: each
+    /// is clustered on its own and their labelled clusters are pooled.
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
     /// Model file to write.
     #[arg(long)]
     out: PathBuf,
@@ -136,14 +140,19 @@ pub(crate) fn load_window_model(path: &Path) -> anyhow::Result<WindowModel> {
     Ok(m)
 }
 
-fn train_windows(args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    let w = bump_replay::windows::read_windows(&args.data)?;
+fn train_windows(args: &TrainArgs, data: &Path) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.data.len() == 1,
+        "a window model is trained from one folder of labelled windows; got {} --data folders",
+        args.data.len()
+    );
+    let w = bump_replay::windows::read_windows(data)?;
     let (x, y) = split_windows(&w);
     anyhow::ensure!(args.trees >= 1, "--trees must be at least 1");
     let mut params = WindowParams::default();
     params.forest.trees = args.trees;
     let m = WindowModel::train(&x, &y, w.classes.clone(), args.fs, params)
-        .with_context(|| format!("{}", args.data.display()))?;
+        .with_context(|| format!("{}", data.display()))?;
     std::fs::write(&args.out, serde_json::to_vec(&m)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     writeln!(
@@ -228,8 +237,10 @@ fn cross_validated(examples: &[(&str, [f64; bump_cluster::N_FEATURES])]) -> (usi
 
 pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
     let args = match cmd {
-        ClassifierCommand::Train(a) if bump_replay::windows::is_window_folder(&a.data) => return train_windows(a),
-        ClassifierCommand::Train(a) => a,
+        ClassifierCommand::Train(a) => match a.data.iter().find(|d| bump_replay::windows::is_window_folder(d)) {
+            Some(d) => return train_windows(a, d),
+            None => a,
+        },
         ClassifierCommand::Eval(a) => return eval_windows(a),
         ClassifierCommand::Cv(a) => return cross_validate(a),
     };
@@ -238,21 +249,6 @@ pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
         "--radius-m must be a positive number of metres"
     );
     let cfg = crate::load_config(args.config.as_ref())?;
-    let trips_dir = [args.data.join("trips"), args.data.join("recordings")]
-        .into_iter()
-        .find(|p| p.is_dir())
-        .with_context(|| format!("{}: no trips/ or recordings/ folder", args.data.display()))?;
-    let labels_path = args.data.join("truth/obstacles.geojson");
-    let labels = bump_replay::inventory::read_inventory(&labels_path)?;
-    let files = bump_replay::trip_files(&trips_dir)?;
-    let mapping = cfg.input.clone().resolve()?;
-    let run = bump_replay::replay(&files, &mapping, &cfg, &mut ());
-    for f in &run.summary.failures {
-        eprintln!("warning: skipped {}: {}", f.path, f.reason);
-    }
-    let usable: Vec<&Cluster> = run.clusters.iter().filter(|c| c.trips >= args.min_trips).collect();
-    let owned: Vec<Cluster> = usable.iter().map(|c| (*c).clone()).collect();
-    let matches = bump_cluster::match_known(&owned, &labels, args.radius_m);
     let unlabelled = match &args.unlabelled_class {
         Some(c) => Some(
             bump_cluster::CLASSES
@@ -263,6 +259,71 @@ pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    let (mut examples, mut trips, mut usable) = (Vec::new(), 0, 0);
+    for data in &args.data {
+        let city = labelled_clusters(data, &cfg, args, unlabelled)?;
+        examples.extend(city.examples);
+        trips += city.trips;
+        usable += city.usable;
+    }
+    let model = Model::train(&examples)?;
+    let (correct, scored) = cross_validated(&examples);
+    std::fs::write(&args.out, serde_json::to_vec(&model)?)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "trained on {} labelled clusters from {} trips in {} folder{} ({} clusters with {}+ trips)",
+        examples.len(),
+        trips,
+        args.data.len(),
+        if args.data.len() == 1 { "" } else { "s" },
+        usable,
+        args.min_trips
+    )?;
+    for (c, n) in model.classes().iter().zip(&model.counts) {
+        writeln!(o, "  {c:<14} {n:>5}")?;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "counts")]
+    let acc = correct as f64 / scored.max(1) as f64;
+    writeln!(
+        o,
+        "accuracy in 5-fold stratified cross-validation {acc:.3} ({correct} of {scored}; folds mix the folders' clusters)"
+    )?;
+    writeln!(o, "written   {}", args.out.display())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The labelled clusters of one training folder.
+struct LabelledClusters {
+    examples: Vec<(&'static str, [f64; bump_cluster::N_FEATURES])>,
+    trips: usize,
+    usable: usize,
+}
+
+/// Replays and clusters one folder of trips on its own (clusters never
+/// span folders: two cities' streets may share coordinates) and labels its
+/// clusters by the folder's obstacles.
+fn labelled_clusters(
+    data: &Path,
+    cfg: &bump_pipeline::PipelineConfig,
+    args: &TrainArgs,
+    unlabelled: Option<&'static str>,
+) -> anyhow::Result<LabelledClusters> {
+    let trips_dir = [data.join("trips"), data.join("recordings")]
+        .into_iter()
+        .find(|p| p.is_dir())
+        .with_context(|| format!("{}: no trips/ or recordings/ folder", data.display()))?;
+    let labels_path = data.join("truth/obstacles.geojson");
+    let labels = bump_replay::inventory::read_inventory(&labels_path)?;
+    let files = bump_replay::trip_files(&trips_dir)?;
+    let mapping = cfg.input.clone().resolve()?;
+    let run = bump_replay::replay(&files, &mapping, cfg, &mut ());
+    for f in &run.summary.failures {
+        eprintln!("warning: skipped {}: {}", f.path, f.reason);
+    }
+    let owned: Vec<Cluster> = run.clusters.into_iter().filter(|c| c.trips >= args.min_trips).collect();
+    let matches = bump_cluster::match_known(&owned, &labels, args.radius_m);
     let mut examples = Vec::new();
     for (c, m) in owned.iter().zip(&matches) {
         let class = match m {
@@ -273,28 +334,9 @@ pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
             examples.push((class, c.signature.features(c.hit_rate)));
         }
     }
-    let model = Model::train(&examples)?;
-    let (correct, scored) = cross_validated(&examples);
-    std::fs::write(&args.out, serde_json::to_vec(&model)?)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let mut o = std::io::stdout().lock();
-    writeln!(
-        o,
-        "trained on {} labelled clusters from {} trips ({} clusters with {}+ trips)",
-        examples.len(),
-        run.summary.trips,
-        owned.len(),
-        args.min_trips
-    )?;
-    for (c, n) in model.classes().iter().zip(&model.counts) {
-        writeln!(o, "  {c:<14} {n:>5}")?;
-    }
-    #[allow(clippy::cast_precision_loss, reason = "counts")]
-    let acc = correct as f64 / scored.max(1) as f64;
-    writeln!(
-        o,
-        "accuracy in 5-fold stratified cross-validation {acc:.3} ({correct} of {scored}; clusters of one city)"
-    )?;
-    writeln!(o, "written   {}", args.out.display())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(LabelledClusters {
+        examples,
+        trips: run.summary.trips,
+        usable: owned.len(),
+    })
 }

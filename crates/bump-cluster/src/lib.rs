@@ -106,6 +106,11 @@ pub struct ClusterParams {
     pub support_radius_m: f64,
     /// ...when bumps of at least this many distinct trips formed it.
     pub support_min_trips: usize,
+    /// Two clusters along one axis whose centres lie within this distance
+    /// and that no trip hit both are one defect that GPS error split in
+    /// two: one pass over a point defect gives one bump. The weaker joins
+    /// the stronger. m; 0 never rejoins.
+    pub rejoin_radius_m: f64,
 }
 
 impl Default for ClusterParams {
@@ -128,6 +133,7 @@ impl Default for ClusterParams {
             surround_k: 5,
             support_radius_m: 8.0,
             support_min_trips: 2,
+            rejoin_radius_m: 0.0,
         }
     }
 }
@@ -1035,6 +1041,7 @@ impl ClusterIndex {
             let root = absorbed.get(&m).copied().unwrap_or(m);
             groups.entry(root).or_default().extend(ids);
         }
+        let groups = self.rejoin(groups);
         let mut support = self.attach_support(&groups);
         let mut out: Vec<Cluster> = groups
             .into_iter()
@@ -1053,6 +1060,83 @@ impl ClusterIndex {
         out
     }
 
+    /// Where each group of bumps lies and which way it was hit, in mode
+    /// order; groups without a finite position are left out.
+    fn group_views(&self, groups: &BTreeMap<CellIndex, Vec<BumpId>>) -> Vec<GroupView<'_>> {
+        groups
+            .iter()
+            .filter_map(|(m, ids)| {
+                let bumps = self.bumps_of(ids);
+                let (lat, lon) = mean_position(&bumps);
+                let heading_deg = main_heading_deg(&bumps);
+                (lat.is_finite() && lon.is_finite()).then(|| GroupView {
+                    mode: *m,
+                    lat,
+                    lon,
+                    heading_deg,
+                    one_way: one_way(&bumps, heading_deg),
+                    trips: bumps.iter().map(|b| &b.trip_id).collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Groups that are one defect split by GPS error, joined. A defect in
+    /// one lane gives one-way groups; visiting the one-way groups from the
+    /// most distinct trips down (then by mode), each takes in the weaker
+    /// groups whose centres lie within `rejoin_radius_m` of its own, hit
+    /// the same way (within `pass_heading_tol_deg`), and none of whose
+    /// trips it holds already, nearest first: a pass over a point defect
+    /// gives one bump, so groups sharing a trip are two things. A group
+    /// taken in takes in nothing itself, so pieces do not chain along a
+    /// street; rough pavement, hit both ways, is never rejoined. A pure
+    /// function of the groups.
+    fn rejoin(&self, groups: BTreeMap<CellIndex, Vec<BumpId>>) -> BTreeMap<CellIndex, Vec<BumpId>> {
+        let p = &self.params;
+        if p.rejoin_radius_m.is_nan() || p.rejoin_radius_m <= 0.0 || groups.len() < 2 {
+            return groups;
+        }
+        let mut found = self.group_views(&groups);
+        found.sort_by(|a, b| b.trips.len().cmp(&a.trips.len()).then_with(|| a.mode.cmp(&b.mode)));
+        let at = cells_of_views(&found);
+        let k = rings_for(p.rejoin_radius_m);
+        // Only weaker groups, not yet visited, can be taken in.
+        let mut taken = vec![false; found.len()];
+        let mut join: HashMap<CellIndex, CellIndex> = HashMap::new();
+        for i in 0..found.len() {
+            let g = &found[i];
+            if taken[i] || !g.one_way || !g.heading_deg.is_finite() {
+                continue;
+            }
+            let Some(cell) = cell_of(g.lat, g.lon) else {
+                continue;
+            };
+            let mut near: Vec<(f64, usize)> = cell
+                .grid_disk::<Vec<_>>(k)
+                .into_iter()
+                .flat_map(|c| at.get(&c).into_iter().flatten().copied())
+                .filter(|&j| j > i && !taken[j])
+                .filter(|&j| angle_between_deg(g.heading_deg, found[j].heading_deg) <= p.pass_heading_tol_deg)
+                .map(|j| (bump_geo::distance_m(g.lat, g.lon, found[j].lat, found[j].lon), j))
+                .filter(|(d, _)| *d <= p.rejoin_radius_m)
+                .collect();
+            near.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            let mut trips = g.trips.clone();
+            for (_, j) in near {
+                if found[j].trips.is_disjoint(&trips) {
+                    trips.extend(found[j].trips.iter().copied());
+                    taken[j] = true;
+                    join.insert(found[j].mode, g.mode);
+                }
+            }
+        }
+        let mut out: BTreeMap<CellIndex, Vec<BumpId>> = BTreeMap::new();
+        for (m, ids) in groups {
+            out.entry(join.get(&m).copied().unwrap_or(m)).or_default().extend(ids);
+        }
+        out
+    }
+
     /// The support jolts each group gains, by mode: a jolt joins the
     /// nearest group within `support_radius_m` of its centre that bumps of
     /// `support_min_trips` or more trips formed, whose axis (or way, when
@@ -1065,48 +1149,16 @@ impl ClusterIndex {
         if p.support_radius_m.is_nan() || p.support_radius_m <= 0.0 {
             return out;
         }
-        struct Group<'a> {
-            mode: CellIndex,
-            lat: f64,
-            lon: f64,
-            heading_deg: f64,
-            one_way: bool,
-            trips: BTreeSet<&'a TripId>,
-        }
-        let mut found: Vec<Group<'_>> = Vec::new();
-        let mut at: HashMap<CellIndex, Vec<usize>> = HashMap::new();
-        for (m, ids) in groups {
-            let bumps = self.bumps_of(ids);
-            let trips: BTreeSet<&TripId> = bumps.iter().map(|b| &b.trip_id).collect();
-            if trips.len() < p.support_min_trips || bumps.is_empty() {
-                continue;
-            }
-            let (lat, lon) = mean_position(&bumps);
-            let heading_deg = main_heading_deg(&bumps);
-            let Some(cell) = cell_of(lat, lon) else {
-                continue;
-            };
-            at.entry(cell).or_default().push(found.len());
-            found.push(Group {
-                mode: *m,
-                lat,
-                lon,
-                heading_deg,
-                one_way: one_way(&bumps, heading_deg),
-                trips,
-            });
-        }
+        let found: Vec<GroupView<'_>> = self
+            .group_views(groups)
+            .into_iter()
+            .filter(|g| g.trips.len() >= p.support_min_trips)
+            .collect();
+        let at = cells_of_views(&found);
         if found.is_empty() {
             return out;
         }
-        // Rings enough to reach the radius from any point of a cell: cell
-        // centres are about 6 m apart at resolution 13.
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "small and positive"
-        )]
-        let k = (p.support_radius_m / 6.0).ceil().min(50.0) as u32 + 1;
+        let k = rings_for(p.support_radius_m);
         let tol = p.pass_heading_tol_deg;
         let mut jolts: Vec<&(CellIndex, BumpObs)> = self.bumps.iter().filter(|(_, b)| b.support).collect();
         jolts.sort_unstable_by_key(|(_, b)| b.bump_id);
@@ -1386,6 +1438,40 @@ impl ClusterIndex {
             bump_ids: ids,
         }
     }
+}
+
+/// A group of bumps (a cluster in the making) as the steps after the
+/// modes see it.
+struct GroupView<'a> {
+    mode: CellIndex,
+    lat: f64,
+    lon: f64,
+    heading_deg: f64,
+    one_way: bool,
+    trips: BTreeSet<&'a TripId>,
+}
+
+/// The views at each cell of their centre.
+fn cells_of_views(views: &[GroupView<'_>]) -> HashMap<CellIndex, Vec<usize>> {
+    let mut at: HashMap<CellIndex, Vec<usize>> = HashMap::new();
+    for (i, g) in views.iter().enumerate() {
+        if let Some(c) = cell_of(g.lat, g.lon) {
+            at.entry(c).or_default().push(i);
+        }
+    }
+    at
+}
+
+/// Rings of cells enough to reach `radius_m` from any point of a cell:
+/// cell centres are about 6 m apart at resolution 13.
+fn rings_for(radius_m: f64) -> u32 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "small and positive"
+    )]
+    let k = (radius_m / 6.0).ceil().clamp(0.0, 50.0) as u32;
+    k + 1
 }
 
 /// Mean position of bumps, degrees.

@@ -396,6 +396,60 @@ fn support_jolts_far_off_across_or_alone_count_for_nothing() {
     assert_eq!(on.clusters()[0].trips, 3);
 }
 
+/// Eight trips drive east past a spot; `pieces` lists, per piece, its
+/// position along the street and the trips (and their ways) that hit it.
+fn split_defect(params: ClusterParams, pieces: &[(f64, &[(u32, f64)])]) -> Vec<Cluster> {
+    let mut idx = ClusterIndex::new(params);
+    for trip in 0..8u32 {
+        let t0 = f64::from(trip) * 100.0;
+        idx.add_coverage(&TripId::new(format!("t{trip}")).unwrap(), &drive(t0));
+    }
+    for (p, (east, hits)) in pieces.iter().enumerate() {
+        for (trip, way) in *hits {
+            let mut b = bump(
+                *trip,
+                10 * p as u64,
+                *east,
+                1.0,
+                f64::from(*trip) * 100.0 + 10.0 + p as f64,
+            );
+            b.heading_deg = *way;
+            idx.add_bump(b);
+        }
+    }
+    idx.clusters()
+}
+
+#[test]
+fn a_defect_split_by_gps_error_rejoins() {
+    let on = ClusterParams {
+        rejoin_radius_m: 25.0,
+        ..ClusterParams::default()
+    };
+    let east: &[(u32, f64)] = &[(0, 90.0), (1, 90.0), (2, 90.0)];
+    let more: &[(u32, f64)] = &[(3, 90.0), (4, 90.0)];
+    // Two pieces 22 m apart, beyond `merge_k`: apart by default.
+    let pieces = [(-11.0, east), (11.0, more)];
+    let off = split_defect(ClusterParams::default(), &pieces);
+    assert_eq!(off.len(), 2, "{off:?}");
+    let c = split_defect(on, &pieces);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!((c[0].trips, c[0].hits), (5, 5));
+    assert_eq!(c[0].cluster_id, off[0].cluster_id, "the stronger piece's id");
+    assert_eq!(c[0].passes, 8);
+    // A trip in both pieces: two things, not one split.
+    let shared: &[(u32, f64)] = &[(2, 90.0), (4, 90.0)];
+    assert_eq!(split_defect(on, &[(-11.0, east), (11.0, shared)]).len(), 2);
+    // Hit both ways (rough pavement, a casting on the centre line): not
+    // a one-lane defect, never rejoined.
+    let both: &[(u32, f64)] = &[(0, 90.0), (1, 270.0), (2, 90.0)];
+    assert_eq!(split_defect(on, &[(-11.0, both), (11.0, more)]).len(), 2);
+    // The other way, or beyond the radius: apart.
+    let west: &[(u32, f64)] = &[(3, 270.0), (4, 270.0)];
+    assert_eq!(split_defect(on, &[(-11.0, east), (11.0, west)]).len(), 2);
+    assert_eq!(split_defect(on, &[(-15.0, east), (15.0, more)]).len(), 2);
+}
+
 #[test]
 fn duplicates_and_bad_positions_are_ignored() {
     let mut idx = ClusterIndex::new(ClusterParams::default());
@@ -519,11 +573,15 @@ proptest! {
             }
             covs.push((TripId::new(format!("t{trip}")).unwrap(), drive_along(1000.0 * f64::from(trip) - 10.0, way)));
         }
+        // With split pieces rejoined too.
+        let rejoin = ClusterParams { rejoin_radius_m: 20.0, ..ClusterParams::default() };
         let build = |bumps: &[BumpObs], covs: &[(TripId, BTreeMap<CellIndex, f64>)]| {
-            let mut idx = ClusterIndex::new(ClusterParams::default());
-            for b in bumps { idx.add_bump(b.clone()); }
-            for (t, c) in covs { idx.add_coverage(t, c); }
-            format!("{:?}", idx.clusters())
+            [ClusterParams::default(), rejoin].map(|p| {
+                let mut idx = ClusterIndex::new(p);
+                for b in bumps { idx.add_bump(b.clone()); }
+                for (t, c) in covs { idx.add_coverage(t, c); }
+                format!("{:?}", idx.clusters())
+            })
         };
         let a = build(&bumps, &covs);
         let mut b2 = bumps.clone();

@@ -548,6 +548,12 @@ impl PipelineConfig {
         if c.support_min_trips == 0 {
             p.push("cluster.support_min_trips = 0: must be at least 1".to_owned());
         }
+        if !(c.rejoin_radius_m.is_finite() && (0.0..=100.0).contains(&c.rejoin_radius_m)) {
+            p.push(format!(
+                "cluster.rejoin_radius_m = {}: must be from 0 (off) to 100 metres",
+                c.rejoin_radius_m
+            ));
+        }
         if !(c.split_confidence >= 0.5 && c.split_confidence <= 1.0) {
             p.push(format!(
                 "cluster.split_confidence = {}: must be from 0.5 to 1 (1 never splits)",
@@ -679,14 +685,15 @@ mod tests {
             "{problems:?}"
         );
         let e = PipelineConfig::from_toml(
-            "[detect]\nsupport_ratio = 1.5\n[cluster]\nsupport_radius_m = -1\nsupport_min_trips = 0\n",
+            "[detect]\nsupport_ratio = 1.5\n[cluster]\nsupport_radius_m = -1\nsupport_min_trips = 0\nrejoin_radius_m = nan\n",
             "p.toml",
         )
         .unwrap_err();
         let ConfigError::Invalid { problems, .. } = e else {
             panic!("{e}")
         };
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems[0].starts_with("detect.support_ratio = 1.5"), "{problems:?}");
+        assert!(problems[3].starts_with("cluster.rejoin_radius_m = NaN"), "{problems:?}");
     }
 }

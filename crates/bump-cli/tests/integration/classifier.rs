@@ -67,6 +67,58 @@ fn train_then_classify() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.json"));
 }
 
+/// The labelled-cluster count `classifier train` reports.
+fn trained_on(o: &std::process::Output) -> usize {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let n = out
+        .split("trained on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next());
+    n.and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {out}"))
+}
+
+/// Several `--data` folders: each city is clustered on its own (the two
+/// simulated cities share their streets' coordinates, so pooling their
+/// trips would mix their defects) and their labelled clusters add up. A
+/// window folder trains alone.
+#[test]
+fn train_pools_several_cities() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_owned();
+    for (seed, out) in [("5", "a"), ("6", "b")] {
+        simulate_small(
+            tmp.path(),
+            50.0,
+            &p(out),
+            &["--seed", seed, "--trips", "40", "--minutes", "5", "--formats", "json"],
+        );
+    }
+    let train = |data: &[&str]| {
+        let mut args = vec!["classifier", "train", "--out"];
+        let out = p("m.json");
+        args.push(&out);
+        let dirs: Vec<String> = data.iter().map(|d| p(d)).collect();
+        for d in &dirs {
+            args.extend(["--data", d.as_str()]);
+        }
+        run(&args)
+    };
+    let (a, b) = (trained_on(&train(&["a"])), trained_on(&train(&["b"])));
+    assert!(a > 0 && b > 0, "{a} {b}");
+    let both = train(&["a", "b"]);
+    assert_eq!(trained_on(&both), a + b);
+    assert!(String::from_utf8_lossy(&both.stdout).contains("in 2 folders"));
+    // A window folder with another folder is refused, naming the count.
+    let w = tmp.path().join("w/hole");
+    std::fs::create_dir_all(&w).unwrap();
+    std::fs::write(w.join("0.csv"), "acc_z\n9.8\n").unwrap();
+    let o = train(&["w", "a"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2 --data folders"));
+}
+
 /// The model the project ships loads and classifies the fixture city.
 #[test]
 fn shipped_model_loads() {
