@@ -259,13 +259,18 @@ pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let (mut examples, mut trips, mut usable) = (Vec::new(), 0, 0);
-    for data in &args.data {
-        let city = labelled_clusters(data, &cfg, args, unlabelled)?;
-        examples.extend(city.examples);
-        trips += city.trips;
-        usable += city.usable;
+    for (i, d) in args.data.iter().enumerate() {
+        // The same labels twice would weigh one city double.
+        anyhow::ensure!(!args.data[..i].contains(d), "--data {} is given twice", d.display());
     }
+    let cities = args
+        .data
+        .iter()
+        .map(|data| labelled_clusters(data, &cfg, args, unlabelled))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let examples: Vec<_> = cities.iter().flat_map(|c| c.examples.iter().copied()).collect();
+    let trips: usize = cities.iter().map(|c| c.trips).sum();
+    let usable: usize = cities.iter().map(|c| c.usable).sum();
     let model = Model::train(&examples)?;
     let (correct, scored) = cross_validated(&examples);
     std::fs::write(&args.out, serde_json::to_vec(&model)?)
@@ -290,6 +295,31 @@ pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
         o,
         "accuracy in 5-fold stratified cross-validation {acc:.3} ({correct} of {scored}; folds mix the folders' clusters)"
     )?;
+    if cities.len() > 1 {
+        // Another city's clusters, never seen in training: the honest
+        // estimate for a city that adopts the model.
+        let mut line = String::new();
+        let (mut right, mut all) = (0, 0);
+        for (k, city) in cities.iter().enumerate() {
+            let rest: Vec<_> = cities
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != k)
+                .flat_map(|(_, c)| c.examples.iter().copied())
+                .collect();
+            let Ok(m) = Model::train(&rest) else { continue };
+            let r = city.examples.iter().filter(|(c, x)| m.predict(x).0 == *c).count();
+            line.push_str(&format!(" {}:{r}/{}", k + 1, city.examples.len()));
+            right += r;
+            all += city.examples.len();
+        }
+        #[allow(clippy::cast_precision_loss, reason = "counts")]
+        let acc = right as f64 / all.max(1) as f64;
+        writeln!(
+            o,
+            "accuracy leaving one folder out {acc:.3} ({right} of {all}; by folder{line})"
+        )?;
+    }
     writeln!(o, "written   {}", args.out.display())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -109,7 +109,20 @@ fn train_pools_several_cities() {
     assert!(a > 0 && b > 0, "{a} {b}");
     let both = train(&["a", "b"]);
     assert_eq!(trained_on(&both), a + b);
-    assert!(String::from_utf8_lossy(&both.stdout).contains("in 2 folders"));
+    let out = String::from_utf8_lossy(&both.stdout);
+    assert!(out.contains("in 2 folders"), "{out}");
+    // Each city scored by a model of the other alone.
+    assert!(
+        out.contains("accuracy leaving one folder out") && out.contains("by folder 1:"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("/{a} 2:")) && out.contains(&format!("/{b})")),
+        "{out}"
+    );
+    let o = train(&["a", "a"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("given twice"));
     // A window folder with another folder is refused, naming the count.
     let w = tmp.path().join("w/hole");
     std::fs::create_dir_all(&w).unwrap();
