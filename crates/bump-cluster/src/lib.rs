@@ -106,10 +106,10 @@ pub struct ClusterParams {
     pub support_radius_m: f64,
     /// ...when bumps of at least this many distinct trips formed it.
     pub support_min_trips: usize,
-    /// Two clusters along one axis whose centres lie within this distance
-    /// and that no trip hit both are one defect that GPS error split in
-    /// two: one pass over a point defect gives one bump. The weaker joins
-    /// the stronger. m; 0 never rejoins.
+    /// Two clusters hit the same way only (a defect in one lane) whose
+    /// centres lie within this distance and that no trip hit both are one
+    /// defect that GPS error split in two: one pass over a point defect
+    /// gives one bump. The weaker joins the stronger. m; 0 never rejoins.
     pub rejoin_radius_m: f64,
 }
 
