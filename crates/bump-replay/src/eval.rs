@@ -193,7 +193,8 @@ pub struct PotholeScore {
     pub precision: f64,
     /// Why the potholes not found were missed, judged by the most advanced
     /// cluster within the radius: `likely_as_<class>` (likely, another
-    /// class), `uncertain` or `probably_fixed` (enough trips, confidence
+    /// class; `likely_as_known_<class>` when that class came from a known
+    /// obstacle of the inventory), `uncertain` or `probably_fixed` (enough trips, confidence
     /// short), `insufficient` (too few distinct trips hit it), or
     /// `no_cluster`.
     pub missed: BTreeMap<String, usize>,
@@ -295,6 +296,12 @@ fn eval_clusters(
     }
     let potholes = if df.column("class").is_ok() {
         let classes = col_str(&df, path, "class")?;
+        // Older replays wrote no class source.
+        let sources = if df.column("class_source").is_ok() {
+            col_str(&df, path, "class_source")?
+        } else {
+            vec![String::new(); status.len()]
+        };
         let pothole_clusters: Vec<(f64, f64)> = (0..status.len())
             .filter(|&i| status[i] == "likely" && classes[i] == "pothole")
             .map(|i| (lat[i], lon[i]))
@@ -329,6 +336,9 @@ fn eval_clusters(
                 .min();
             let why = match best {
                 None => "no_cluster".to_owned(),
+                // A pothole beside a listed obstacle, whose cluster took
+                // the obstacle's class from the inventory.
+                Some((0, i)) if sources[i] == "inventory" => format!("likely_as_known_{}", classes[i]),
                 Some((0, i)) => format!("likely_as_{}", classes[i]),
                 Some((_, i)) => status[i].clone(),
             };
@@ -561,9 +571,9 @@ mod tests {
 
     #[test]
     fn a_missed_pothole_is_put_down_to_the_furthest_nearby_cluster() {
-        // Five potholes 1 km apart, each passed by 6 trips; clusters beside
-        // four of them in different states.
-        let pos: Vec<(f64, f64)> = (0..5).map(|k| north(1000.0 * f64::from(k))).collect();
+        // Six potholes 1 km apart, each passed by 6 trips; clusters beside
+        // five of them in different states.
+        let pos: Vec<(f64, f64)> = (0..6).map(|k| north(1000.0 * f64::from(k))).collect();
         let obstacles: BTreeMap<String, (f64, f64)> =
             pos.iter().enumerate().map(|(k, p)| (format!("o{k}"), *p)).collect();
         let hit: BTreeMap<String, String> = obstacles.keys().map(|k| (k.clone(), "pothole".into())).collect();
@@ -581,29 +591,31 @@ mod tests {
             })
             .collect();
         let rows = [
-            (0, 3.0, "likely", "pothole"),
-            (1, 4.0, "likely", "rough_road"),
-            (1, 2.0, "insufficient", "pothole"),
-            (2, 5.0, "uncertain", "pothole"),
-            (2, 1.0, "insufficient", "pothole"),
-            (3, 2.0, "insufficient", "pothole"),
-            (4, 40.0, "likely", "pothole"),
+            (0, 3.0, "likely", "pothole", "signature"),
+            (1, 4.0, "likely", "rough_road", "signature"),
+            (1, 2.0, "insufficient", "pothole", "signature"),
+            (2, 5.0, "uncertain", "pothole", "signature"),
+            (2, 1.0, "insufficient", "pothole", "signature"),
+            (3, 2.0, "insufficient", "pothole", "signature"),
+            (4, 40.0, "likely", "pothole", "signature"),
+            (5, 6.0, "likely", "casting", "inventory"),
         ];
-        let mut csv = String::from("cluster_id,lat,lon,status,class\n");
-        for (i, (k, off, st, cls)) in rows.iter().enumerate() {
+        let mut csv = String::from("cluster_id,lat,lon,status,class,class_source\n");
+        for (i, (k, off, st, cls, src)) in rows.iter().enumerate() {
             let (lat, lon) = north(1000.0 * f64::from(*k) + off);
-            csv.push_str(&format!("c{i},{lat},{lon},{st},{cls}\n"));
+            csv.push_str(&format!("c{i},{lat},{lon},{st},{cls},{src}\n"));
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("clusters.csv");
         std::fs::write(&path, csv).expect("write");
         let e = eval_clusters(&path, &obstacles, &hit, &passed, 15.0).expect("eval");
         let p = e.potholes.expect("classes given");
-        assert_eq!((p.passed, p.found), (5, 1));
+        assert_eq!((p.passed, p.found), (6, 1));
         // Found o0 was felt by three trips; so was o1, missed as rough road.
         assert_eq!((p.felt, p.found_felt), (2, 1));
         let want: BTreeMap<String, usize> = [
             ("likely_as_rough_road", 1),
+            ("likely_as_known_casting", 1),
             ("uncertain", 1),
             ("insufficient", 1),
             ("no_cluster", 1),
