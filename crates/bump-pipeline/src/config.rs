@@ -662,36 +662,29 @@ mod tests {
         assert_eq!(PipelineConfig::from_toml("", "x").unwrap(), PipelineConfig::default());
     }
 
+    /// The problems validation finds in `toml`, which must be invalid.
+    fn problems(toml: &str) -> Vec<String> {
+        match PipelineConfig::from_toml(toml, "p.toml") {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn unknown_keys_and_bad_values_are_reported() {
         let e = PipelineConfig::from_toml("[detect]\nhighpas_hz = 1\n", "p.toml").unwrap_err();
         assert!(e.to_string().contains("highpas_hz"), "{e}");
-        let e = PipelineConfig::from_toml(
-            "[detect]\nhighpass_hz = -1\nmerge_distance_m = nan\n[input]\npreset = \"x\"\n",
-            "p.toml",
-        )
-        .unwrap_err();
-        let ConfigError::Invalid { problems, .. } = e else {
-            panic!("{e}")
-        };
+        let problems = self::problems("[detect]\nhighpass_hz = -1\nmerge_distance_m = nan\n[input]\npreset = \"x\"\n");
         assert_eq!(problems.len(), 3, "{problems:?}");
-        let e = PipelineConfig::from_toml("[cluster]\nsurround_k = 0\nsplit_confidence = 0.2\n", "p.toml").unwrap_err();
-        let ConfigError::Invalid { problems, .. } = e else {
-            panic!("{e}")
-        };
+        let problems = self::problems("[cluster]\nsurround_k = 0\nsplit_confidence = 0.2\n");
         assert!(problems[0].starts_with("cluster.surround_k = 0"), "{problems:?}");
         assert!(
             problems[1].starts_with("cluster.split_confidence = 0.2"),
             "{problems:?}"
         );
-        let e = PipelineConfig::from_toml(
+        let problems = self::problems(
             "[detect]\nsupport_ratio = 1.5\n[cluster]\nsupport_radius_m = -1\nsupport_min_trips = 0\nrejoin_radius_m = nan\n",
-            "p.toml",
-        )
-        .unwrap_err();
-        let ConfigError::Invalid { problems, .. } = e else {
-            panic!("{e}")
-        };
+        );
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems[0].starts_with("detect.support_ratio = 1.5"), "{problems:?}");
         assert!(problems[3].starts_with("cluster.rejoin_radius_m = NaN"), "{problems:?}");

@@ -248,11 +248,20 @@ fn eval_clusters(
     let hit_pos: Vec<(f64, f64)> = hit.keys().filter_map(|id| obstacles.get(id).copied()).collect();
     let near = |a: &(f64, f64), b: &(f64, f64)| bump_geo::distance_m(a.0, a.1, b.0, b.1) <= radius_m;
     let tp = likely.iter().filter(|c| hit_pos.iter().any(|o| near(c, o))).count();
+    // Classes and where they came from, when the replay wrote them (older
+    // replays wrote no class source).
+    let classes = match df.column("class") {
+        Ok(_) => Some(col_str(&df, path, "class")?),
+        Err(_) => None,
+    };
+    let sources = match df.column("class_source") {
+        Ok(_) => Some(col_str(&df, path, "class_source")?),
+        Err(_) => None,
+    };
     // Confusion: each likely cluster against the nearest hit obstacle.
     let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    if df.column("class").is_ok() {
-        let classes = col_str(&df, path, "class")?;
-        for ((st, cls), (a, b)) in status.iter().zip(&classes).zip(lat.iter().zip(&lon)) {
+    if let Some(classes) = &classes {
+        for ((st, cls), (a, b)) in status.iter().zip(classes).zip(lat.iter().zip(&lon)) {
             if st != "likely" {
                 continue;
             }
@@ -276,9 +285,7 @@ fn eval_clusters(
         }
     }
     let mut would_file = Vec::new();
-    if df.column("class").is_ok() && df.column("class_source").is_ok() {
-        let classes = col_str(&df, path, "class")?;
-        let sources = col_str(&df, path, "class_source")?;
+    if let (Some(classes), Some(sources)) = (&classes, &sources) {
         let ids = col_str(&df, path, "cluster_id")?;
         for i in 0..status.len() {
             if status[i] == "likely" && classes[i] == "pothole" && sources[i] != "inventory" && sources[i] != "none" {
@@ -294,14 +301,7 @@ fn eval_clusters(
             }
         }
     }
-    let potholes = if df.column("class").is_ok() {
-        let classes = col_str(&df, path, "class")?;
-        // Older replays wrote no class source.
-        let sources = if df.column("class_source").is_ok() {
-            col_str(&df, path, "class_source")?
-        } else {
-            vec![String::new(); status.len()]
-        };
+    let potholes = if let Some(classes) = &classes {
         let pothole_clusters: Vec<(f64, f64)> = (0..status.len())
             .filter(|&i| status[i] == "likely" && classes[i] == "pothole")
             .map(|i| (lat[i], lon[i]))
@@ -338,7 +338,9 @@ fn eval_clusters(
                 None => "no_cluster".to_owned(),
                 // A pothole beside a listed obstacle, whose cluster took
                 // the obstacle's class from the inventory.
-                Some((0, i)) if sources[i] == "inventory" => format!("likely_as_known_{}", classes[i]),
+                Some((0, i)) if sources.as_ref().is_some_and(|s| s[i] == "inventory") => {
+                    format!("likely_as_known_{}", classes[i])
+                }
                 Some((0, i)) => format!("likely_as_{}", classes[i]),
                 Some((_, i)) => status[i].clone(),
             };
