@@ -32,6 +32,23 @@ pub(crate) enum ClassifierCommand {
     Eval(EvalArgs),
     /// Stratified k-fold cross-validation of the window classifier.
     Cv(CvArgs),
+    /// How hard each class's jolts are in a folder of labelled windows,
+    /// and how well a peak threshold alone would tell one class from the
+    /// others.
+    Amplitudes(AmplitudesArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AmplitudesArgs {
+    /// Folder of labelled windows (one subfolder per class).
+    #[arg(long)]
+    data: PathBuf,
+    /// The class a detector should feel; thresholds are set on its peaks.
+    #[arg(long, default_value = "potholes")]
+    event: String,
+    /// Sample rate of the windows, Hz.
+    #[arg(long, default_value_t = 50.0)]
+    fs: f64,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +226,77 @@ fn cross_validate(args: &CvArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Per class of a window folder: the peak excursion of each window from
+/// its median (m/s² for the González layout), as quartiles; then, for the
+/// thresholds that catch half to nine tenths of the `--event` class, the
+/// share of every other class's windows that reach them too. A window that
+/// reaches a threshold would have set off a detector with it.
+fn amplitudes(args: &AmplitudesArgs) -> anyhow::Result<ExitCode> {
+    use bump_cluster::window::{catch_threshold, peak_excursion, share_reaching};
+    anyhow::ensure!(
+        args.fs.is_finite() && args.fs > 0.0,
+        "--fs must be a positive number of Hz"
+    );
+    let w = bump_replay::windows::read_windows(&args.data)?;
+    let event = w.classes.iter().position(|c| *c == args.event).with_context(|| {
+        format!(
+            "--event {:?}: {} has no such class folder (it has {:?})",
+            args.event,
+            args.data.display(),
+            w.classes
+        )
+    })?;
+    let mut peaks: Vec<Vec<f64>> = vec![Vec::new(); w.classes.len()];
+    let mut seconds: Vec<Vec<f64>> = vec![Vec::new(); w.classes.len()];
+    for (c, x, _) in &w.windows {
+        peaks[*c].push(peak_excursion(x));
+        #[allow(clippy::cast_precision_loss, reason = "window lengths are small")]
+        seconds[*c].push(x.len() as f64 / args.fs);
+    }
+    let q = |v: &[f64], p: f64| {
+        let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        s.sort_by(f64::total_cmp);
+        bump_cluster::quantile_sorted(&s, p)
+    };
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "peak = largest excursion of a window from its median; windows at {} Hz",
+        args.fs
+    )?;
+    writeln!(
+        o,
+        "{:<16} {:>7} {:>9} {:>8} {:>8} {:>8}",
+        "class", "windows", "median_s", "peak_p25", "peak_p50", "peak_p75"
+    )?;
+    for (c, name) in w.classes.iter().enumerate() {
+        writeln!(
+            o,
+            "{name:<16} {:>7} {:>9.2} {:>8.2} {:>8.2} {:>8.2}",
+            peaks[c].len(),
+            q(&seconds[c], 0.5),
+            q(&peaks[c], 0.25),
+            q(&peaks[c], 0.5),
+            q(&peaks[c], 0.75)
+        )?;
+    }
+    let others: Vec<usize> = (0..w.classes.len()).filter(|c| *c != event).collect();
+    write!(o, "{:<22} {:>9}", format!("catching {}", args.event), "threshold")?;
+    for c in &others {
+        write!(o, " {:>14}", w.classes[*c])?;
+    }
+    writeln!(o)?;
+    for catch in [0.5, 0.7, 0.8, 0.9] {
+        let t = catch_threshold(&peaks[event], catch);
+        write!(o, "{:<22} {t:>9.2}", format!("{:.0} %", catch * 100.0))?;
+        for c in &others {
+            write!(o, " {:>14.2}", share_reaching(&peaks[*c], t))?;
+        }
+        writeln!(o)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Clusters classed right when each fifth (stratified by class) is
 /// predicted by a model trained on the other four: (right, scored). Folds
 /// whose training part lacks two classes are not scored.
@@ -243,6 +331,7 @@ pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
         },
         ClassifierCommand::Eval(a) => return eval_windows(a),
         ClassifierCommand::Cv(a) => return cross_validate(a),
+        ClassifierCommand::Amplitudes(a) => return amplitudes(a),
     };
     anyhow::ensure!(
         args.radius_m.is_finite() && args.radius_m > 0.0,

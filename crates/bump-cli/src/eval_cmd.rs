@@ -49,6 +49,14 @@ fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         let r = if *n == 0 { 1.0 } else { *d as f64 / *n as f64 };
         writeln!(o, "{k:<18} {n:>6} {d:>8} {r:>7.3}")?;
     }
+    if !ev.pothole_hits_by_rate_hz.is_empty() {
+        let cells: Vec<String> = ev
+            .pothole_hits_by_rate_hz
+            .iter()
+            .map(|(hz, (n, d))| format!("{hz} Hz {d}/{n}"))
+            .collect();
+        writeln!(o, "pothole hits detected by phone rate: {}", cells.join(", "))?;
+    }
     writeln!(
         o,
         "position error of matched bumps: median {:.1} m, p90 {:.1} m",
@@ -93,6 +101,42 @@ fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 "potholes passed by {}+ trips {}  with a likely pothole cluster {}  recall {:.3}",
                 p.min_trips, p.passed, p.found, p.recall
             )?;
+            writeln!(
+                o,
+                "  of them hit by {}+ trips {} ({:.3})  by {}+ trips with phones at {}+ Hz {} ({:.3})",
+                p.felt_min_trips,
+                p.hit,
+                bump_replay::eval::ratio(p.hit, p.passed),
+                p.felt_min_trips,
+                p.fast_phone_hz,
+                p.hit_fast,
+                bump_replay::eval::ratio(p.hit_fast, p.passed)
+            )?;
+            // The fast phones' measured sensitivity to pothole hits, and
+            // what clustering could be given at it and above it.
+            let (n, d) = ev
+                .pothole_hits_by_rate_hz
+                .iter()
+                .filter(|(hz, _)| f64::from(**hz) >= p.fast_phone_hz)
+                .fold((0, 0), |(n, d), (_, v)| (n + v.0, d + v.1));
+            if n > 0 {
+                let measured = bump_replay::eval::ratio(d, n);
+                let cells: Vec<String> = [measured, 0.7, 0.9, 1.0]
+                    .iter()
+                    .map(|&q| {
+                        let c = bump_replay::eval::felt_ceiling(&p.fast_hit_trips, q, p.felt_min_trips);
+                        format!("p={q:.2} -> {c:.3}")
+                    })
+                    .collect();
+                writeln!(
+                    o,
+                    "  felt by {}+ trips if every phone at {}+ Hz felt each hit with probability p (measured {:.2}): {}",
+                    p.felt_min_trips,
+                    p.fast_phone_hz,
+                    measured,
+                    cells.join(", ")
+                )?;
+            }
             writeln!(
                 o,
                 "  of them felt by {}+ trips {} ({:.3})  with a likely pothole cluster {} ({:.3})",

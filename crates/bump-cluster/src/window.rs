@@ -385,9 +385,75 @@ pub fn cross_validate(
     })
 }
 
+/// The largest excursion of a window from its median, in the window's unit:
+/// how hard its jolt was, whatever gravity adds to every sample. NaN for an
+/// empty window or one holding a non-finite value.
+#[must_use]
+pub fn peak_excursion(x: &[f64]) -> f64 {
+    if x.is_empty() || x.iter().any(|a| !a.is_finite()) {
+        return f64::NAN;
+    }
+    let med = crate::median(x.to_vec());
+    x.iter().fold(0.0f64, |m, a| m.max((a - med).abs()))
+}
+
+/// The highest peak threshold that at least `catch` (0–1) of the `peaks`
+/// reach: a detector firing on peaks at or above it would feel that share
+/// of those events. NaN when `peaks` is empty.
+#[must_use]
+pub fn catch_threshold(peaks: &[f64], catch: f64) -> f64 {
+    let mut v: Vec<f64> = peaks.iter().copied().filter(|p| p.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a count of windows"
+    )]
+    let need = ((catch.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).max(1);
+    v[v.len() - need]
+}
+
+/// Share of `peaks` at or above `threshold`; NaN when empty.
+#[must_use]
+pub fn share_reaching(peaks: &[f64], threshold: f64) -> f64 {
+    let v: Vec<f64> = peaks.iter().copied().filter(|p| p.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "a count of windows")]
+    let r = v.iter().filter(|p| **p >= threshold).count() as f64 / v.len() as f64;
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_excursion_ignores_gravity_and_sign() {
+        let mut x = vec![9.81; 21];
+        x[10] = 9.81 - 4.0;
+        x[11] = 9.81 + 2.5;
+        assert!((peak_excursion(&x) - 4.0).abs() < 1e-12);
+        assert!(peak_excursion(&[]).is_nan());
+        assert!(peak_excursion(&[1.0, f64::NAN]).is_nan());
+    }
+
+    #[test]
+    fn catch_threshold_is_reached_by_the_share_asked_for() {
+        let peaks: Vec<f64> = (1..=10).map(f64::from).collect();
+        for (catch, want) in [(0.5, 6.0), (0.9, 2.0), (1.0, 1.0), (0.05, 10.0), (0.0, 10.0)] {
+            let t = catch_threshold(&peaks, catch);
+            assert!((t - want).abs() < 1e-12, "catch {catch}: {t}");
+            assert!(share_reaching(&peaks, t) >= catch);
+        }
+        assert!(catch_threshold(&[], 0.5).is_nan());
+        assert!((share_reaching(&[1.0, 2.0, 3.0, 4.0], 2.5) - 0.5).abs() < 1e-12);
+    }
 
     #[test]
     fn a_hump_and_a_hole_differ_where_they_should() {

@@ -126,6 +126,10 @@ pub struct SimEval {
     pub recall: f64,
     /// Per obstacle kind: (hit passes, detected).
     pub by_kind: BTreeMap<String, (usize, usize)>,
+    /// Pothole hit passes per phone sample rate (whole Hz, from
+    /// `truth/trips.csv`): (hit passes, detected). Empty when the truth
+    /// has no trip table.
+    pub pothole_hits_by_rate_hz: BTreeMap<u32, (usize, usize)>,
     /// Median distance from a matched bump to its obstacle, m.
     pub position_error_median_m: f64,
     /// 90th percentile of that distance, m.
@@ -185,6 +189,22 @@ pub struct PotholeScore {
     pub felt_min_trips: usize,
     /// Of the `felt` potholes, those with a likely `pothole` cluster.
     pub found_felt: usize,
+    /// Of the counted potholes, those whose wheel path was hit by at
+    /// least [`PotholeScore::felt_min_trips`] distinct trips: what a
+    /// detector that felt every hit could give clustering.
+    pub hit: usize,
+    /// Of the counted potholes, those hit by at least
+    /// [`PotholeScore::felt_min_trips`] distinct trips whose phone samples
+    /// at [`PotholeScore::fast_phone_hz`] or faster: what a detector that
+    /// felt every hit a phone can resolve could give. Equal to `hit` when
+    /// the truth has no trip table.
+    pub hit_fast: usize,
+    /// The slowest phone counted in `hit_fast`, Hz.
+    pub fast_phone_hz: f64,
+    /// Counted potholes by how many distinct trips with phones at
+    /// [`PotholeScore::fast_phone_hz`] or faster hit them: the input of
+    /// [`felt_ceiling`].
+    pub fast_hit_trips: BTreeMap<usize, usize>,
     /// Likely clusters classed `pothole`.
     pub clusters: usize,
     /// Of those, within the radius of a real pothole.
@@ -207,6 +227,47 @@ pub const POTHOLE_MIN_TRIPS: usize = 5;
 /// likely (the default `[cluster] min_trips`, Street Bump's rule).
 pub const FELT_MIN_TRIPS: usize = 3;
 
+/// The share of potholes that `min_trips` or more distinct trips would
+/// feel if each of the `n` fast trips hitting a pothole felt it
+/// independently with probability `p`, given `histogram` (n → potholes):
+/// the mean over potholes of P(Binomial(n, p) ≥ `min_trips`). What
+/// clustering could at best be given by a detector of that sensitivity.
+#[must_use]
+pub fn felt_ceiling(histogram: &BTreeMap<usize, usize>, p: f64, min_trips: usize) -> f64 {
+    let p = p.clamp(0.0, 1.0);
+    let (mut sum, mut count) = (0.0, 0usize);
+    for (&n, &potholes) in histogram {
+        // P(X < min) by the recurrence P(k+1) = P(k) (n-k)/(k+1) p/(1-p),
+        // summed directly when p is 0 or 1.
+        let below: f64 = if p >= 1.0 {
+            f64::from(u8::from(n < min_trips))
+        } else {
+            let mut term = (1.0 - p).powi(i32::try_from(n).unwrap_or(i32::MAX));
+            let mut acc = 0.0;
+            for k in 0..min_trips.min(n + 1) {
+                acc += term;
+                #[allow(clippy::cast_precision_loss, reason = "trip counts are small")]
+                {
+                    term *= (n - k) as f64 / (k + 1) as f64 * p / (1.0 - p);
+                }
+            }
+            acc
+        };
+        #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+        {
+            sum += (1.0 - below).clamp(0.0, 1.0) * potholes as f64;
+        }
+        count += potholes;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+    if count == 0 { f64::NAN } else { sum / count as f64 }
+}
+
+/// The slowest phone that can resolve a pothole's jolt: a 0.5 m hole
+/// crossed at 10 m/s lasts 50 ms, one sample period at 20 Hz (the default
+/// `[cluster] min_pass_rate_hz`).
+pub const FAST_PHONE_HZ: f64 = 20.0;
+
 /// What the truth says of one obstacle: its kind, the distinct trips that
 /// passed it in its lane, and those with a bump matched to a hit pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +275,10 @@ struct Passed {
     kind: String,
     trips: usize,
     felt_trips: usize,
+    /// Distinct trips whose wheels hit it.
+    hit_trips: usize,
+    /// Of those, trips whose phone samples at [`FAST_PHONE_HZ`] or faster.
+    hit_fast_trips: usize,
 }
 
 /// One cluster a filer would send as a pothole.
@@ -311,6 +376,20 @@ fn eval_clusters(
             .filter(|(_, p)| p.kind == "pothole")
             .filter_map(|(id, _)| obstacles.get(id).copied())
             .collect();
+        let counted_passed: Vec<&Passed> = passed
+            .iter()
+            .filter(|(id, p)| p.kind == "pothole" && p.trips >= POTHOLE_MIN_TRIPS && obstacles.contains_key(*id))
+            .map(|(_, p)| p)
+            .collect();
+        let hit_by_enough = counted_passed.iter().filter(|p| p.hit_trips >= FELT_MIN_TRIPS).count();
+        let hit_fast = counted_passed
+            .iter()
+            .filter(|p| p.hit_fast_trips >= FELT_MIN_TRIPS)
+            .count();
+        let mut fast_hit_trips: BTreeMap<usize, usize> = BTreeMap::new();
+        for p in &counted_passed {
+            *fast_hit_trips.entry(p.hit_fast_trips).or_default() += 1;
+        }
         // Each counted pothole with whether enough trips felt it.
         let counted_felt: Vec<((f64, f64), bool)> = passed
             .iter()
@@ -358,6 +437,10 @@ fn eval_clusters(
             felt,
             felt_min_trips: FELT_MIN_TRIPS,
             found_felt,
+            hit: hit_by_enough,
+            hit_fast,
+            fast_phone_hz: FAST_PHONE_HZ,
+            fast_hit_trips,
             clusters: pothole_clusters.len(),
             real,
             precision: ratio(real, pothole_clusters.len()),
@@ -438,6 +521,18 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     bump_cluster::quantile_sorted(&v, q)
 }
 
+/// Each trip's phone sample rate from a simulation's `truth/trips.csv`;
+/// empty when the file is absent (truth written by other tools).
+fn trip_rates(path: &Path) -> Result<BTreeMap<String, f64>, ReadError> {
+    if !path.is_file() {
+        return Ok(BTreeMap::new());
+    }
+    let df = read_csv(path)?;
+    let trips = col_str(&df, path, "trip_id")?;
+    let rates = col_f64(&df, path, "sample_rate_hz")?;
+    Ok(trips.into_iter().zip(rates).filter(|(_, r)| r.is_finite()).collect())
+}
+
 /// Scores `results/bumps.csv` against a simulation folder (`truth/passes.csv`,
 /// `truth/obstacles.geojson`). A bump matches a pass of its trip that hit
 /// an obstacle when its time lies from `window_s` before the front axle
@@ -459,6 +554,7 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
         col_f64(&df, &passes_path, "speed_mps")?,
         col_f64(&df, &passes_path, "length_m")?,
     );
+    let rates = trip_rates(&sim.join("truth/trips.csv"))?;
     let mut passes: BTreeMap<String, Vec<SimPass>> = BTreeMap::new();
     for i in 0..ts.len() {
         // The rear axle leaves the obstacle (length + wheelbase) later.
@@ -506,31 +602,65 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
             e.1 += 1;
         }
     }
+    let mut pothole_hits_by_rate_hz: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
+    for p in passes.values().flatten().filter(|p| p.hit && p.kind == "pothole") {
+        if let Some(rate) = rates.get(&p.trip) {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "phone rates are a few hundred Hz"
+            )]
+            let e = pothole_hits_by_rate_hz.entry(rate.round() as u32).or_default();
+            e.0 += 1;
+            if detected.contains(&(p.trip.clone(), p.obstacle.clone(), p.t.to_bits())) {
+                e.1 += 1;
+            }
+        }
+    }
     let hit_obstacles: BTreeMap<String, String> = passes
         .values()
         .flatten()
         .filter(|p| p.hit)
         .map(|p| (p.obstacle.clone(), p.kind.clone()))
         .collect();
-    // Per obstacle: its kind, the trips that passed it, the trips that felt it.
+    // Per obstacle: its kind and the distinct trips that passed it, felt
+    // it, hit it, and hit it with a phone fast enough to resolve it.
     type Trips<'a> = std::collections::BTreeSet<&'a str>;
-    let mut trips_by_obstacle: BTreeMap<String, (String, Trips<'_>, Trips<'_>)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Seen<'a> {
+        kind: String,
+        passed: Trips<'a>,
+        felt: Trips<'a>,
+        hit: Trips<'a>,
+        hit_fast: Trips<'a>,
+    }
+    let mut trips_by_obstacle: BTreeMap<String, Seen<'_>> = BTreeMap::new();
     for p in passes.values().flatten() {
-        let e = trips_by_obstacle
-            .entry(p.obstacle.clone())
-            .or_insert_with(|| (p.kind.clone(), Trips::new(), Trips::new()));
-        e.1.insert(&p.trip);
+        let e = trips_by_obstacle.entry(p.obstacle.clone()).or_insert_with(|| Seen {
+            kind: p.kind.clone(),
+            ..Seen::default()
+        });
+        e.passed.insert(&p.trip);
         if detected.contains(&(p.trip.clone(), p.obstacle.clone(), p.t.to_bits())) {
-            e.2.insert(&p.trip);
+            e.felt.insert(&p.trip);
+        }
+        if p.hit {
+            e.hit.insert(&p.trip);
+            // Without a trip table every phone counts as fast enough.
+            if rates.get(&p.trip).is_none_or(|r| *r >= FAST_PHONE_HZ) {
+                e.hit_fast.insert(&p.trip);
+            }
         }
     }
     let passed: BTreeMap<String, Passed> = trips_by_obstacle
         .into_iter()
-        .map(|(id, (kind, trips, felt))| {
+        .map(|(id, s)| {
             let p = Passed {
-                kind,
-                trips: trips.len(),
-                felt_trips: felt.len(),
+                kind: s.kind,
+                trips: s.passed.len(),
+                felt_trips: s.felt.len(),
+                hit_trips: s.hit.len(),
+                hit_fast_trips: s.hit_fast.len(),
             };
             (id, p)
         })
@@ -556,6 +686,7 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
         detected_passes,
         recall: ratio(detected_passes, hit_passes),
         by_kind,
+        pothole_hits_by_rate_hz,
         position_error_median_m: quantile(errors.clone(), 0.5),
         position_error_p90_m: quantile(errors, 0.9),
         clusters,
@@ -569,6 +700,38 @@ mod tests {
     /// A point `m` metres north of a fixed one.
     fn north(m: f64) -> (f64, f64) {
         (42.36 + m / 111_195.0, -71.06)
+    }
+
+    #[test]
+    fn felt_ceiling_is_the_binomial_tail() {
+        // One pothole hit by 3 fast trips, one by 4, one by 1.
+        let h: BTreeMap<usize, usize> = [(3, 1), (4, 1), (1, 1)].into_iter().collect();
+        assert!((felt_ceiling(&h, 1.0, 3) - 2.0 / 3.0).abs() < 1e-12);
+        assert!(felt_ceiling(&h, 0.0, 3).abs() < 1e-12);
+        // p = 0.5: P(3 of 3) = 1/8, P(>= 3 of 4) = 5/16.
+        let want = (1.0 / 8.0 + 5.0 / 16.0) / 3.0;
+        assert!((felt_ceiling(&h, 0.5, 3) - want).abs() < 1e-12);
+        // One trip is enough: 1 - (1/2)^n.
+        let want = (7.0 / 8.0 + 15.0 / 16.0 + 0.5) / 3.0;
+        assert!((felt_ceiling(&h, 0.5, 1) - want).abs() < 1e-12);
+        assert!(felt_ceiling(&BTreeMap::new(), 0.5, 3).is_nan());
+    }
+
+    proptest::proptest! {
+        /// More sensitive detectors, or fewer trips asked, never lower the
+        /// ceiling, and it stays a share.
+        #[test]
+        fn felt_ceiling_is_monotone(
+            hist in proptest::collection::btree_map(0usize..30, 1usize..20, 1..8),
+            p in 0.0f64..1.0,
+            dp in 0.0f64..0.5,
+            m in 1usize..6,
+        ) {
+            let c = felt_ceiling(&hist, p, m);
+            proptest::prop_assert!((0.0..=1.0).contains(&c));
+            proptest::prop_assert!(felt_ceiling(&hist, (p + dp).min(1.0), m) >= c - 1e-12);
+            proptest::prop_assert!(felt_ceiling(&hist, p, m + 1) <= c + 1e-12);
+        }
     }
 
     #[test]
@@ -588,6 +751,9 @@ mod tests {
                     kind: "pothole".into(),
                     trips: 6,
                     felt_trips: if k < 2 { 3 } else { 2 },
+                    // Hit by 5 trips; by 3 fast phones except o5.
+                    hit_trips: 5,
+                    hit_fast_trips: if k < 5 { 3 } else { 2 },
                 };
                 (id.clone(), p)
             })
@@ -615,6 +781,9 @@ mod tests {
         assert_eq!((p.passed, p.found), (6, 1));
         // Found o0 was felt by three trips; so was o1, missed as rough road.
         assert_eq!((p.felt, p.found_felt), (2, 1));
+        assert_eq!((p.hit, p.hit_fast), (6, 5));
+        let want: BTreeMap<usize, usize> = [(2, 1), (3, 5)].into_iter().collect();
+        assert_eq!(p.fast_hit_trips, want);
         let want: BTreeMap<String, usize> = [
             ("likely_as_rough_road", 1),
             ("likely_as_known_casting", 1),

@@ -49,6 +49,15 @@ fn train_then_classify() {
         serde_json::from_slice(&std::fs::read(tmp.path().join("out/eval.json")).unwrap()).unwrap();
     assert!(ev["clusters"]["confusion"].is_object(), "{ev}");
     assert!(ev["clusters"]["would_file"].is_array(), "{ev}");
+    // The stages of the pothole target: every phone here runs at 50 Hz, so
+    // the fast-phone count equals the hit count, and hits per rate are
+    // keyed by 50 alone.
+    let pot = &ev["clusters"]["potholes"];
+    assert!(pot["hit"].is_u64() && pot["felt"].is_u64(), "{pot}");
+    assert_eq!(pot["hit"], pot["hit_fast"], "{pot}");
+    assert!(pot["hit"].as_u64() >= pot["felt"].as_u64(), "{pot}");
+    let rates = ev["pothole_hits_by_rate_hz"].as_object().expect("per-rate hits");
+    assert!(rates.keys().all(|k| k == "50"), "{rates:?}");
     // A model from a different format is refused with its path.
     std::fs::write(
         tmp.path().join("bad.json"),
@@ -242,6 +251,40 @@ fn window_folders_train_eval_and_cv() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("3-fold stratified") && out.contains("confusion"), "{out}");
+    // Peaks: the holes' -6 m/s² against the humps' 3 m/s², so a threshold
+    // catching every hole is reached by no hump.
+    let o = run(&[
+        "classifier",
+        "amplitudes",
+        "--data",
+        w.to_str().unwrap(),
+        "--event",
+        "hole",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let row = |name: &str| -> Vec<String> {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in {out}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let hole: f64 = row("hole")[4].parse().unwrap();
+    let hump: f64 = row("hump")[4].parse().unwrap();
+    assert!(hole > 5.5 && hole < 6.6 && hump > 2.5 && hump < 3.6, "{out}");
+    assert_eq!(row("90 %").last().map(String::as_str), Some("0.00"), "{out}");
+    let o = run(&[
+        "classifier",
+        "amplitudes",
+        "--data",
+        w.to_str().unwrap(),
+        "--event",
+        "pothole",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such class folder"));
     // A bad value names the file and line.
     std::fs::write(w.join("hole/bad.csv"), "acc_z\n1.0\nx\n").unwrap();
     let o = run(&["classifier", "cv", "--data", w.to_str().unwrap()]);
