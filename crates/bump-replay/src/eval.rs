@@ -376,31 +376,27 @@ fn eval_clusters(
             .filter(|(_, p)| p.kind == "pothole")
             .filter_map(|(id, _)| obstacles.get(id).copied())
             .collect();
-        let counted_passed: Vec<&Passed> = passed
-            .iter()
-            .filter(|(id, p)| p.kind == "pothole" && p.trips >= POTHOLE_MIN_TRIPS && obstacles.contains_key(*id))
-            .map(|(_, p)| p)
-            .collect();
-        let hit_by_enough = counted_passed.iter().filter(|p| p.hit_trips >= FELT_MIN_TRIPS).count();
-        let hit_fast = counted_passed
-            .iter()
-            .filter(|p| p.hit_fast_trips >= FELT_MIN_TRIPS)
-            .count();
-        let mut fast_hit_trips: BTreeMap<usize, usize> = BTreeMap::new();
-        for p in &counted_passed {
-            *fast_hit_trips.entry(p.hit_fast_trips).or_default() += 1;
-        }
-        // Each counted pothole with whether enough trips felt it.
-        let counted_felt: Vec<((f64, f64), bool)> = passed
+        // The counted potholes (passed by enough trips), each at its place.
+        let counted_passed: Vec<((f64, f64), &Passed)> = passed
             .iter()
             .filter(|(_, p)| p.kind == "pothole" && p.trips >= POTHOLE_MIN_TRIPS)
-            .filter_map(|(id, p)| obstacles.get(id).map(|o| (*o, p.felt_trips >= FELT_MIN_TRIPS)))
+            .filter_map(|(id, p)| obstacles.get(id).map(|o| (*o, p)))
             .collect();
-        let counted: Vec<(f64, f64)> = counted_felt.iter().map(|(o, _)| *o).collect();
+        let enough = |n: usize| n >= FELT_MIN_TRIPS;
+        let hit_by_enough = counted_passed.iter().filter(|(_, p)| enough(p.hit_trips)).count();
+        let hit_fast = counted_passed.iter().filter(|(_, p)| enough(p.hit_fast_trips)).count();
+        let mut fast_hit_trips: BTreeMap<usize, usize> = BTreeMap::new();
+        for (_, p) in &counted_passed {
+            *fast_hit_trips.entry(p.hit_fast_trips).or_default() += 1;
+        }
+        let counted: Vec<(f64, f64)> = counted_passed.iter().map(|(o, _)| *o).collect();
         let is_found = |o: &(f64, f64)| pothole_clusters.iter().any(|c| near(c, o));
         let found = counted.iter().filter(|o| is_found(o)).count();
-        let felt = counted_felt.iter().filter(|(_, f)| *f).count();
-        let found_felt = counted_felt.iter().filter(|(o, f)| *f && is_found(o)).count();
+        let felt = counted_passed.iter().filter(|(_, p)| enough(p.felt_trips)).count();
+        let found_felt = counted_passed
+            .iter()
+            .filter(|(o, p)| enough(p.felt_trips) && is_found(o))
+            .count();
         let mut missed: BTreeMap<String, usize> = BTreeMap::new();
         for o in counted.iter().filter(|o| !is_found(o)) {
             // The furthest a nearby cluster got, from likely down.
