@@ -590,17 +590,17 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
             }
         }
     }
+    // Hit passes and those detected, per kind and, for potholes, per rate.
     let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut pothole_hits_by_rate_hz: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
     for p in passes.values().flatten().filter(|p| p.hit) {
+        let found = usize::from(detected.contains(&(p.trip.clone(), p.obstacle.clone(), p.t.to_bits())));
         let e = by_kind.entry(p.kind.clone()).or_default();
         e.0 += 1;
-        if detected.contains(&(p.trip.clone(), p.obstacle.clone(), p.t.to_bits())) {
-            e.1 += 1;
-        }
-    }
-    let mut pothole_hits_by_rate_hz: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
-    for p in passes.values().flatten().filter(|p| p.hit && p.kind == "pothole") {
-        if let Some(rate) = rates.get(&p.trip) {
+        e.1 += found;
+        if p.kind == "pothole"
+            && let Some(rate) = rates.get(&p.trip)
+        {
             #[allow(
                 clippy::cast_possible_truncation,
                 clippy::cast_sign_loss,
@@ -608,9 +608,7 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
             )]
             let e = pothole_hits_by_rate_hz.entry(rate.round() as u32).or_default();
             e.0 += 1;
-            if detected.contains(&(p.trip.clone(), p.obstacle.clone(), p.t.to_bits())) {
-                e.1 += 1;
-            }
+            e.1 += found;
         }
     }
     let hit_obstacles: BTreeMap<String, String> = passes
