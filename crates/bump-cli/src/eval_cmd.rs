@@ -155,6 +155,16 @@ fn run_sim(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 "likely pothole clusters {}  at a real pothole {}  precision {:.3}",
                 p.clusters, p.real, p.precision
             )?;
+            if p.repaired > 0 {
+                let what: Vec<String> = p.repaired_outcome.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                writeln!(
+                    o,
+                    "potholes filled during the trips, felt by {}+ trips before: {}  by the nearest cluster's state: {}",
+                    p.felt_min_trips,
+                    p.repaired,
+                    what.join(", ")
+                )?;
+            }
         }
         if !c.would_file.is_empty() {
             let real = c.would_file.iter().filter(|w| w.real_pothole).count();

@@ -188,7 +188,8 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         args.formats.iter().any(|f| f == "windows"),
     );
     let started = std::time::Instant::now();
-    let sim = Simulation::new(params.clone())?;
+    let mut sim = Simulation::new(params.clone())?;
+    sim.schedule_repairs(args.trips);
     let out = &args.out;
     for d in ["trips", "recordings", "city", "truth"] {
         std::fs::create_dir_all(out.join(d)).with_context(|| format!("cannot create {}", out.join(d).display()))?;

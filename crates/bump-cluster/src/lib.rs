@@ -36,8 +36,10 @@ beta-binomial model; confidence is the
 posterior probability that `p` exceeds `min_hit_rate`. It rises with
 consistent hits and falls as trips pass without hitting. A cluster needs
 `min_trips` distinct trips before it can be `likely`; one whose last
-`fixed_after_misses` passes, all after its last hit, found nothing is
-`probably_fixed`.
+passes, all after its last hit, found nothing is `probably_fixed` when
+they are at least `fixed_after_misses` and a defect still there would
+miss so many in a row with at most `fixed_probability`
+([`run_probability`]).
 */
 
 pub mod classify;
@@ -75,9 +77,14 @@ pub struct ClusterParams {
     pub min_hit_rate: f64,
     /// Confidence from which a cluster is `likely`.
     pub likely_confidence: f64,
-    /// Consecutive passes without a hit, after the last hit, that make a
-    /// cluster `probably_fixed`.
+    /// Fewest consecutive passes without a hit, after the last hit, that
+    /// can make a cluster `probably_fixed`...
     pub fixed_after_misses: usize,
+    /// ...and only when a defect still there, hitting at the rate the
+    /// passes before the run showed, would miss that many in a row with at
+    /// most this probability (the beta-binomial predictive, see
+    /// [`run_probability`]); 1 leaves the count alone.
+    pub fixed_probability: f64,
     /// Coverage below this speed is not a pass (the detector is off), m/s.
     pub min_pass_speed_mps: f64,
     /// Trips whose phone sampled slower than this give no passes (their
@@ -124,7 +131,8 @@ impl Default for ClusterParams {
             prior_misses: 1.0,
             min_hit_rate: 0.25,
             likely_confidence: 0.8,
-            fixed_after_misses: 6,
+            fixed_after_misses: 3,
+            fixed_probability: 0.02,
             min_pass_speed_mps: 2.0,
             min_pass_rate_hz: 20.0,
             pass_heading_tol_deg: 60.0,
@@ -1381,7 +1389,18 @@ impl ClusterIndex {
             p.prior_hits + hits_f,
             p.prior_misses + (passes_f - hits_f).max(0.0),
         );
-        let status = if hit_trips.len() >= p.min_trips && misses_since_last_hit >= p.fixed_after_misses {
+        // The run of misses against the hit rate of the passes before it.
+        #[allow(clippy::cast_precision_loss, reason = "counts fit f64")]
+        let run = misses_since_last_hit as f64;
+        let run_p = run_probability(
+            p.prior_hits + hits_f,
+            p.prior_misses + (passes_f - hits_f - run).max(0.0),
+            run,
+        );
+        let status = if hit_trips.len() >= p.min_trips
+            && misses_since_last_hit >= p.fixed_after_misses
+            && run_p <= p.fixed_probability
+        {
             Status::ProbablyFixed
         } else if hit_trips.len() < p.min_trips {
             Status::Insufficient
@@ -1639,6 +1658,22 @@ pub fn prob_greater(a1: f64, b1: f64, a2: f64, b2: f64) -> f64 {
         (prev_fy, prev_term) = (y, term);
     }
     s.clamp(0.0, 1.0)
+}
+
+/// The probability that a defect whose hit rate has the posterior
+/// Beta(`a`, `b`) is missed by `k` passes in a row: E[(1 − p)ᵏ] =
+/// B(a, b + k) / B(a, b), the beta-binomial predictive of k misses in k.
+/// A long run is unlikely for a defect hit by most passes and unremarkable
+/// for one hit by few, so the run that calls a defect fixed is short for
+/// the first and long for the second.
+#[must_use]
+pub fn run_probability(a: f64, b: f64, k: f64) -> f64 {
+    if k <= 0.0 {
+        return 1.0;
+    }
+    (ln_gamma(b + k) + ln_gamma(a + b) - ln_gamma(b) - ln_gamma(a + b + k))
+        .exp()
+        .clamp(0.0, 1.0)
 }
 
 /// `P(X > x)` for `X ~ Beta(a, b)`, `a, b ≥ 1`, by Simpson's rule on the

@@ -117,6 +117,68 @@ fn passes_without_hits_lower_confidence_and_a_repair_fades() {
     assert_eq!(c.status, Status::ProbablyFixed);
 }
 
+/// A defect at the origin: of `before` passes, those whose number is a
+/// multiple of `every` hit it; then `after` passes miss it.
+fn hit_then_missed(before: u32, every: u32, after: u32) -> Cluster {
+    let mut idx = ClusterIndex::new(ClusterParams::default());
+    for trip in 0..before + after {
+        let t = 1000.0 * f64::from(trip);
+        if trip < before && trip % every == 0 {
+            idx.add_bump(bump(trip, u64::from(trip), 0.0, 0.0, t));
+        }
+        idx.add_coverage(&TripId::new(format!("t{trip}")).unwrap(), &drive(t - 10.0));
+    }
+    idx.clusters().remove(0)
+}
+
+#[test]
+fn the_run_that_means_fixed_depends_on_how_often_the_defect_was_hit() {
+    // Hit by every pass: three misses in a row are already telling.
+    let c = hit_then_missed(8, 1, 3);
+    assert_eq!((c.trips, c.passes, c.misses_since_last_hit), (8, 11, 3));
+    assert_eq!(c.status, Status::ProbablyFixed, "{c:?}");
+    // Fewer than `fixed_after_misses` never are.
+    assert_eq!(hit_then_missed(8, 1, 2).status, Status::Likely);
+    // Hit by every other pass: three misses happen to a defect still
+    // there, seven in a row rarely.
+    let c = hit_then_missed(16, 2, 3);
+    assert_eq!((c.trips, c.misses_since_last_hit), (8, 4));
+    assert_eq!(c.status, Status::Likely, "{c:?}");
+    assert_eq!(hit_then_missed(16, 2, 7).status, Status::ProbablyFixed);
+}
+
+#[test]
+fn run_probability_is_the_beta_binomial_predictive() {
+    assert!((run_probability(3.0, 2.0, 0.0) - 1.0).abs() < 1e-12);
+    // Beta(1, 1): E[(1 - p)^k] = 1 / (k + 1).
+    for k in 1..6 {
+        let want = 1.0 / f64::from(k + 1);
+        assert!((run_probability(1.0, 1.0, f64::from(k)) - want).abs() < 1e-9);
+    }
+    // Beta(2, 1): E[(1 - p)^k] = 2 / ((k + 1)(k + 2)).
+    let want = 2.0 / (4.0 * 5.0);
+    assert!((run_probability(2.0, 1.0, 3.0) - want).abs() < 1e-9);
+    // A sharp posterior is nearly (1 - p)^k.
+    let sharp = run_probability(8_000.0, 2_000.0, 4.0);
+    assert!((sharp - 0.2f64.powi(4)).abs() < 1e-5, "{sharp}");
+}
+
+proptest! {
+    /// More misses in a row are less likely, and less likely still for a
+    /// defect with more hits behind it.
+    #[test]
+    fn run_probability_falls_with_the_run_and_the_hits(
+        a in 1.0f64..200.0,
+        b in 1.0f64..200.0,
+        k in 0u32..40,
+    ) {
+        let p = run_probability(a, b, f64::from(k));
+        prop_assert!((0.0..=1.0).contains(&p));
+        prop_assert!(run_probability(a, b, f64::from(k + 1)) <= p + 1e-12);
+        prop_assert!(run_probability(a + 1.0, b, f64::from(k)) <= p + 1e-12);
+    }
+}
+
 /// A straight drive through the origin along `bearing` (degrees), from
 /// 100 m before it to 100 m after.
 fn drive_along(t0: f64, bearing: f64) -> BTreeMap<CellIndex, f64> {

@@ -509,6 +509,12 @@ impl PipelineConfig {
                 p.push(format!("{key} = {v}: must be strictly between 0 and 1"));
             }
         }
+        if !(c.fixed_probability > 0.0 && c.fixed_probability <= 1.0) {
+            p.push(format!(
+                "cluster.fixed_probability = {}: must be above 0 and at most 1 (1 counts misses alone)",
+                c.fixed_probability
+            ));
+        }
         if !(c.min_pass_speed_mps.is_finite() && c.min_pass_speed_mps >= 0.0) {
             p.push(format!(
                 "cluster.min_pass_speed_mps = {}: must be zero or more",

@@ -218,6 +218,15 @@ pub struct PotholeScore {
     /// short), `insufficient` (too few distinct trips hit it), or
     /// `no_cluster`.
     pub missed: BTreeMap<String, usize>,
+    /// Potholes filled while the trips ran (`repaired_at` in the truth)
+    /// that [`PotholeScore::felt_min_trips`] trips had felt before: they
+    /// are left out of every figure above (a cluster still standing at
+    /// one is not at a real pothole).
+    pub repaired: usize,
+    /// What became of them, by the most advanced cluster within the
+    /// radius: `probably_fixed` (what should happen), `likely` (still
+    /// reported), `uncertain`, `insufficient` or `no_cluster`.
+    pub repaired_outcome: BTreeMap<String, usize>,
 }
 
 /// The rule: potholes passed by at least five trips.
@@ -290,7 +299,8 @@ pub struct WouldFile {
     pub lat: f64,
     /// Degrees.
     pub lon: f64,
-    /// Whether a simulated pothole (hit at least once) lies within the radius.
+    /// Whether a simulated pothole (hit at least once, not filled) lies
+    /// within the radius.
     pub real_pothole: bool,
 }
 
@@ -299,6 +309,7 @@ fn eval_clusters(
     obstacles: &BTreeMap<String, (f64, f64)>,
     hit: &BTreeMap<String, String>,
     passed: &BTreeMap<String, Passed>,
+    repaired: &BTreeMap<String, f64>,
     radius_m: f64,
 ) -> Result<ClusterEval, ReadError> {
     let df = read_csv(path)?;
@@ -355,7 +366,9 @@ fn eval_clusters(
         for i in 0..status.len() {
             if status[i] == "likely" && classes[i] == "pothole" && sources[i] != "inventory" && sources[i] != "none" {
                 let real_pothole = hit.iter().any(|(id, kind)| {
-                    kind == "pothole" && obstacles.get(id).is_some_and(|o| near(&(lat[i], lon[i]), o))
+                    kind == "pothole"
+                        && !repaired.contains_key(id)
+                        && obstacles.get(id).is_some_and(|o| near(&(lat[i], lon[i]), o))
                 });
                 would_file.push(WouldFile {
                     cluster_id: ids[i].clone(),
@@ -371,15 +384,17 @@ fn eval_clusters(
             .filter(|&i| status[i] == "likely" && classes[i] == "pothole")
             .map(|i| (lat[i], lon[i]))
             .collect();
+        // Potholes still in the road at the end; filled ones apart.
+        let standing = |id: &String| !repaired.contains_key(id);
         let all_potholes: Vec<(f64, f64)> = passed
             .iter()
-            .filter(|(_, p)| p.kind == "pothole")
+            .filter(|(id, p)| p.kind == "pothole" && standing(id))
             .filter_map(|(id, _)| obstacles.get(id).copied())
             .collect();
         // The counted potholes (passed by enough trips), each at its place.
         let counted_passed: Vec<((f64, f64), &Passed)> = passed
             .iter()
-            .filter(|(_, p)| p.kind == "pothole" && p.trips >= POTHOLE_MIN_TRIPS)
+            .filter(|(id, p)| p.kind == "pothole" && p.trips >= POTHOLE_MIN_TRIPS && standing(id))
             .filter_map(|(id, p)| obstacles.get(id).map(|o| (*o, p)))
             .collect();
         let enough = |n: usize| n >= FELT_MIN_TRIPS;
@@ -397,19 +412,21 @@ fn eval_clusters(
             .iter()
             .filter(|(o, p)| enough(p.felt_trips) && is_found(o))
             .count();
-        let mut missed: BTreeMap<String, usize> = BTreeMap::new();
-        for o in counted.iter().filter(|o| !is_found(o)) {
-            // The furthest a nearby cluster got, from likely down.
+        // The furthest a cluster near `o` got, from likely down.
+        let most_advanced = |o: &(f64, f64)| {
             let rank = |st: &str| {
                 ["likely", "uncertain", "probably_fixed", "insufficient"]
                     .iter()
                     .position(|s| *s == st)
             };
-            let best = (0..status.len())
+            (0..status.len())
                 .filter(|&i| near(&(lat[i], lon[i]), o))
                 .filter_map(|i| rank(&status[i]).map(|r| (r, i)))
-                .min();
-            let why = match best {
+                .min()
+        };
+        let mut missed: BTreeMap<String, usize> = BTreeMap::new();
+        for o in counted.iter().filter(|o| !is_found(o)) {
+            let why = match most_advanced(o) {
                 None => "no_cluster".to_owned(),
                 // A pothole beside a listed obstacle, whose cluster took
                 // the obstacle's class from the inventory.
@@ -425,6 +442,15 @@ fn eval_clusters(
             .iter()
             .filter(|c| all_potholes.iter().any(|o| near(c, o)))
             .count();
+        let mut repaired_outcome: BTreeMap<String, usize> = BTreeMap::new();
+        let filled = passed
+            .iter()
+            .filter(|(id, p)| p.kind == "pothole" && !standing(id) && enough(p.felt_trips))
+            .filter_map(|(id, _)| obstacles.get(id));
+        for o in filled {
+            let outcome = most_advanced(o).map_or_else(|| "no_cluster".to_owned(), |(_, i)| status[i].clone());
+            *repaired_outcome.entry(outcome).or_default() += 1;
+        }
         Some(PotholeScore {
             min_trips: POTHOLE_MIN_TRIPS,
             passed: counted.len(),
@@ -441,6 +467,8 @@ fn eval_clusters(
             real,
             precision: ratio(real, pothole_clusters.len()),
             missed,
+            repaired: repaired_outcome.values().sum(),
+            repaired_outcome,
         })
     } else {
         None
@@ -501,6 +529,30 @@ fn obstacle_positions(path: &Path) -> Result<BTreeMap<String, (f64, f64)>, ReadE
     Ok(crate::inventory::read_inventory(path)?
         .into_iter()
         .map(|o| (o.asset_id, (o.lat, o.lon)))
+        .collect())
+}
+
+/// When each filled pothole was filled (`repaired_at`, UTC seconds, in a
+/// simulation's `truth/obstacles.geojson`), by obstacle id.
+fn repair_times(path: &Path) -> Result<BTreeMap<String, f64>, ReadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ReadError::Io {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| ReadError::Table {
+        path: path.to_owned(),
+        reason: format!("not GeoJSON: {e}"),
+    })?;
+    let features = doc.get("features").and_then(serde_json::Value::as_array);
+    Ok(features
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            let props = f.get("properties")?;
+            let id = props.get("id")?.as_str()?;
+            let at = props.get("repaired_at")?.as_f64()?;
+            Some((id.to_owned(), at))
+        })
         .collect())
 }
 
@@ -661,7 +713,15 @@ pub fn eval_sim(sim: &Path, results: &Path, window_s: f64) -> Result<SimEval, Re
         .collect();
     let clusters_path = results.join("clusters.csv");
     let clusters = if clusters_path.is_file() {
-        Some(eval_clusters(&clusters_path, &pos, &hit_obstacles, &passed, 15.0)?)
+        let repaired = repair_times(&sim.join("truth/obstacles.geojson"))?;
+        Some(eval_clusters(
+            &clusters_path,
+            &pos,
+            &hit_obstacles,
+            &passed,
+            &repaired,
+            15.0,
+        )?)
     } else {
         None
     };
@@ -770,7 +830,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("clusters.csv");
         std::fs::write(&path, csv).expect("write");
-        let e = eval_clusters(&path, &obstacles, &hit, &passed, 15.0).expect("eval");
+        let e = eval_clusters(&path, &obstacles, &hit, &passed, &BTreeMap::new(), 15.0).expect("eval");
         let p = e.potholes.expect("classes given");
         assert_eq!((p.passed, p.found), (6, 1));
         // Found o0 was felt by three trips; so was o1, missed as rough road.
@@ -791,5 +851,74 @@ mod tests {
         assert_eq!(p.missed, want);
         // The likely pothole cluster 40 m from o4 is at no real pothole.
         assert_eq!((p.clusters, p.real), (2, 1));
+    }
+
+    #[test]
+    fn filled_potholes_are_scored_apart_by_what_became_of_their_clusters() {
+        // Four potholes 1 km apart, each passed by 8 trips and felt by 3,
+        // but o3 by 2; o1, o2 and o3 were filled during the trips.
+        let obstacles: BTreeMap<String, (f64, f64)> = (0..4)
+            .map(|k| (format!("o{k}"), north(1000.0 * f64::from(k))))
+            .collect();
+        let hit: BTreeMap<String, String> = obstacles.keys().map(|k| (k.clone(), "pothole".into())).collect();
+        let passed: BTreeMap<String, Passed> = obstacles
+            .keys()
+            .enumerate()
+            .map(|(k, id)| {
+                let felt = if k < 3 { 3 } else { 2 };
+                let p = Passed {
+                    kind: "pothole".into(),
+                    trips: 8,
+                    felt_trips: felt,
+                    hit_trips: 6,
+                    hit_fast_trips: 6,
+                };
+                (id.clone(), p)
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let geojson = dir.path().join("obstacles.geojson");
+        let feature = |id: &str, at: Option<f64>| {
+            let mut props = serde_json::json!({"id": id, "kind": "pothole"});
+            if let Some(at) = at {
+                props["repaired_at"] = serde_json::json!(at);
+            }
+            serde_json::json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [0.0, 0.0]}, "properties": props})
+        };
+        let doc = serde_json::json!({"type": "FeatureCollection", "features": [
+            feature("o0", None), feature("o1", Some(100.0)), feature("o2", Some(200.0)), feature("o3", Some(300.0)),
+        ]});
+        std::fs::write(&geojson, doc.to_string()).expect("write");
+        let repaired = repair_times(&geojson).expect("read");
+        assert_eq!(repaired.keys().collect::<Vec<_>>(), ["o1", "o2", "o3"]);
+        assert!((repaired["o2"] - 200.0).abs() < f64::EPSILON);
+        // o0 found; o1's cluster faded out as fixed; o2's still stands.
+        let rows = [
+            (0, 2.0, "likely"),
+            (1, 3.0, "probably_fixed"),
+            (2, 1.0, "likely"),
+            (3, 1.0, "likely"),
+        ];
+        let mut csv = String::from("cluster_id,lat,lon,status,class,class_source\n");
+        for (i, (k, off, st)) in rows.iter().enumerate() {
+            let (lat, lon) = north(1000.0 * f64::from(*k) + off);
+            csv.push_str(&format!("c{i},{lat},{lon},{st},pothole,signature\n"));
+        }
+        let path = dir.path().join("clusters.csv");
+        std::fs::write(&path, csv).expect("write");
+        let e = eval_clusters(&path, &obstacles, &hit, &passed, &repaired, 15.0).expect("eval");
+        let p = e.potholes.expect("classes given");
+        // Only the standing pothole counts, and it is found.
+        assert_eq!((p.passed, p.found), (1, 1));
+        // Clusters still standing at filled potholes are at no real one.
+        assert_eq!((p.clusters, p.real), (3, 1));
+        let filed: Vec<bool> = e.would_file.iter().map(|w| w.real_pothole).collect();
+        assert_eq!(filed, [true, false, false]);
+        // o3 was felt by too few trips to have been known.
+        assert_eq!(p.repaired, 2);
+        let want: BTreeMap<String, usize> = [("likely".to_owned(), 1), ("probably_fixed".to_owned(), 1)]
+            .into_iter()
+            .collect();
+        assert_eq!(p.repaired_outcome, want);
     }
 }

@@ -107,6 +107,9 @@ pub struct Obstacle {
     pub lat: f64,
     /// WGS84 position of its centre.
     pub lon: f64,
+    /// When road crews filled it, UTC seconds: trips starting from then on
+    /// find smooth road (potholes only; see `SimParams::repair_share`).
+    pub repaired_at: Option<f64>,
 }
 
 /// A municipality: a name, an id and a boundary polygon.
@@ -312,6 +315,7 @@ impl City {
                     lateral_m: lateral,
                     lat,
                     lon,
+                    repaired_at: None,
                 });
                 self.by_edge[e].push(idx);
             }

@@ -55,7 +55,7 @@ impl Wheel {
 }
 
 /// One traversal of an obstacle's lane by a trip.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pass {
     /// The trip.
     pub trip_id: String,
@@ -306,6 +306,12 @@ pub fn drive(city: &City, params: &SimParams, index: u64) -> SimTrip {
     };
     // Height under a wheel at route distance s and travel-lateral `lat`
     // (right of travel positive).
+    // Potholes filled before this trip set out are smooth road to it.
+    let present: Vec<bool> = city
+        .obstacles
+        .iter()
+        .map(|o| o.repaired_at.is_none_or(|at| t0 < at))
+        .collect();
     let height = |s: f64, lat: f64| -> f64 {
         let (k, along) = locate(s.max(0.0));
         let leg = legs[k];
@@ -319,7 +325,7 @@ pub fn drive(city: &City, params: &SimParams, index: u64) -> SimTrip {
             } else {
                 o.s_m + o.shape.length_m - s_edge
             };
-            if !(0.0..=o.shape.length_m).contains(&u) {
+            if !(present[oi] && (0.0..=o.shape.length_m).contains(&u)) {
                 continue;
             }
             let o_lat = if leg.forward { o.lateral_m } else { -o.lateral_m };
@@ -437,7 +443,10 @@ pub fn drive(city: &City, params: &SimParams, index: u64) -> SimTrip {
             if lane_ok && x_prev_front < start && s >= start && passed_obstacles.insert((k, oi)) {
                 let o_lat = if leg.forward { o.lateral_m } else { -o.lateral_m };
                 let reach = o.shape.width_m / 2.0 + TYRE_HALF_WIDTH_M;
-                let wheel = if o.kind.full_width() {
+                let wheel = if !present[oi] {
+                    // Passed where a filled pothole was: nothing to hit.
+                    Wheel::None
+                } else if o.kind.full_width() {
                     Wheel::Both
                 } else {
                     match ((left - o_lat).abs() <= reach, (right - o_lat).abs() <= reach) {

@@ -98,6 +98,11 @@ pub struct SimParams {
     pub inventory_missing: f64,
     /// Share of inventory entries misplaced by 2–8 m.
     pub inventory_misplaced: f64,
+    /// Share of potholes that road crews fill while the trips run, each at
+    /// a time drawn between a quarter and three quarters of the way
+    /// through them ([`Simulation::schedule_repairs`]); 0 keeps every
+    /// pothole. What `probably_fixed` is measured against.
+    pub repair_share: f64,
 }
 
 impl Default for SimParams {
@@ -120,6 +125,7 @@ impl Default for SimParams {
             trip_spacing_s: 60.0,
             inventory_missing: 0.1,
             inventory_misplaced: 0.2,
+            repair_share: 0.0,
         }
     }
 }
@@ -161,6 +167,7 @@ impl SimParams {
             ("drop_probability", self.drop_probability),
             ("inventory_missing", self.inventory_missing),
             ("inventory_misplaced", self.inventory_misplaced),
+            ("repair_share", self.repair_share),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return bad(k, "must be a probability in [0, 1]");
@@ -194,6 +201,28 @@ impl Simulation {
         Ok(Self { params, city })
     }
 
+    /// Schedules the repairs of `repair_share` of the potholes over a run
+    /// of `trips` trips: each repaired pothole is filled at a time drawn
+    /// uniformly between a quarter and three quarters of the way from the
+    /// first trip's start to the last's. From its own random stream, so
+    /// the city and the trips before a repair are those of a run without.
+    pub fn schedule_repairs(&mut self, trips: u64) {
+        let mut rng = Rng::new(self.params.seed, 5_000_000);
+        #[allow(clippy::cast_precision_loss, reason = "trip counts are small")]
+        let span = self.params.trip_spacing_s * trips as f64;
+        for o in &mut self.city.obstacles {
+            o.repaired_at = None;
+            if o.kind == ObstacleKind::Pothole && self.params.repair_share > 0.0 {
+                // Drawn for every pothole so that each keeps its time
+                // whatever the share.
+                let (u, at) = (rng.f64(), rng.range(0.25, 0.75));
+                if u < self.params.repair_share {
+                    o.repaired_at = Some(self.params.start_epoch_s + at * span);
+                }
+            }
+        }
+    }
+
     /// Drives trip `index` (0-based).
     #[must_use]
     pub fn trip(&self, index: u64) -> SimTrip {
@@ -208,17 +237,17 @@ impl Simulation {
             .obstacles
             .iter()
             .map(|o| {
-                point(
-                    o.lat,
-                    o.lon,
-                    json!({
-                        "id": o.id, "kind": o.kind.as_str(),
-                        "height_m": o.shape.height_m, "length_m": o.shape.length_m, "width_m": o.shape.width_m,
-                        "lane": o.lane, "lateral_m": o.lateral_m,
-                        "street_heading_deg": self.city.edge_heading(o.edge),
-                        "road_class": format!("{:?}", self.city.edges[o.edge].class),
-                    }),
-                )
+                let mut props = json!({
+                    "id": o.id, "kind": o.kind.as_str(),
+                    "height_m": o.shape.height_m, "length_m": o.shape.length_m, "width_m": o.shape.width_m,
+                    "lane": o.lane, "lateral_m": o.lateral_m,
+                    "street_heading_deg": self.city.edge_heading(o.edge),
+                    "road_class": format!("{:?}", self.city.edges[o.edge].class),
+                });
+                if let (Some(t), Some(map)) = (o.repaired_at, props.as_object_mut()) {
+                    map.insert("repaired_at".into(), json!(t));
+                }
+                point(o.lat, o.lon, props)
             })
             .collect();
         json!({"type": "FeatureCollection", "features": features})

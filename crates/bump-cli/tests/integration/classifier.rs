@@ -76,6 +76,60 @@ fn train_then_classify() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.json"));
 }
 
+/// A city whose road crews fill half its potholes while the trips run:
+/// the truth says which and when, and `eval` scores them apart.
+#[test]
+fn filled_potholes_are_in_the_truth_and_scored_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_owned();
+    std::fs::write(
+        tmp.path().join("sim.toml"),
+        "sample_rate_hz = 50.0\ngrid_nodes = 8\nrepair_share = 0.5\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "simulate",
+        "--config",
+        &p("sim.toml"),
+        "--out",
+        &p("city"),
+        "--seed",
+        "3",
+        "--trips",
+        "40",
+        "--minutes",
+        "4",
+        "--formats",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("city/truth/obstacles.geojson")).unwrap()).unwrap();
+    let (mut filled, mut potholes) = (0, 0);
+    for f in truth["features"].as_array().unwrap() {
+        let props = &f["properties"];
+        let at = props.get("repaired_at").and_then(serde_json::Value::as_f64);
+        if props["kind"] == "pothole" {
+            potholes += 1;
+            filled += usize::from(at.is_some());
+        } else {
+            assert!(at.is_none(), "only potholes are filled: {props}");
+        }
+    }
+    assert!(filled > 0 && filled < potholes, "{filled} of {potholes} filled");
+    let o = run(&["replay", &p("city/trips"), "--out", &p("out"), "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["eval", "--truth", &p("city"), "--results", &p("out")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ev: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out/eval.json")).unwrap()).unwrap();
+    let pot = &ev["clusters"]["potholes"];
+    let outcomes = pot["repaired_outcome"].as_object().expect("outcomes");
+    let total: u64 = outcomes.values().filter_map(serde_json::Value::as_u64).sum();
+    assert_eq!(pot["repaired"].as_u64(), Some(total), "{pot}");
+    assert!(total as usize <= filled, "{pot}");
+}
+
 /// The labelled-cluster count `classifier train` reports.
 fn trained_on(o: &std::process::Output) -> usize {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

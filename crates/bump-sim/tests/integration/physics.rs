@@ -110,3 +110,52 @@ fn sample_rates_and_drops_are_as_configured() {
         assert!((got / rate - 0.995).abs() < 0.02, "{rate} Hz: {got}");
     }
 }
+
+#[test]
+fn filled_potholes_are_smooth_road_to_trips_after_their_repair() {
+    let params = SimParams {
+        seed: 4,
+        trip_minutes: 5.0,
+        sample_rate_hz: Some(100.0),
+        shift_probability: 0.0,
+        ..SimParams::default()
+    };
+    let plain = Simulation::new(params.clone()).unwrap();
+    let mut filled = Simulation::new(SimParams {
+        repair_share: 1.0,
+        ..params.clone()
+    })
+    .unwrap();
+    filled.schedule_repairs(20);
+    // Every pothole is filled between a quarter and three quarters of the
+    // way through 20 trips a minute apart; nothing else is.
+    let span = (params.start_epoch_s + 300.0)..=(params.start_epoch_s + 900.0);
+    for o in &filled.city.obstacles {
+        match o.repaired_at {
+            Some(at) => assert!(o.kind == ObstacleKind::Pothole && span.contains(&at), "{o:?}"),
+            None => assert_ne!(o.kind, ObstacleKind::Pothole, "{o:?}"),
+        }
+    }
+    // The first trip set out before any repair: the same trip.
+    let (a, b) = (plain.trip(0), filled.trip(0));
+    assert_eq!(a.trip.accel, b.trip.accel);
+    assert_eq!(a.passes, b.passes);
+    // The last set out after every repair: its wheels meet no pothole, and
+    // its phone feels a difference only if they met one before.
+    let (a, b) = (plain.trip(19), filled.trip(19));
+    assert_eq!(a.passes.len(), b.passes.len());
+    let mut hit_one = false;
+    for (pa, pb) in a.passes.iter().zip(&b.passes) {
+        if pa.kind == ObstacleKind::Pothole {
+            hit_one |= pa.wheel != Wheel::None;
+            assert_eq!(pb.wheel, Wheel::None);
+        } else {
+            assert_eq!(pa, pb);
+        }
+    }
+    assert_eq!(a.trip.accel != b.trip.accel, hit_one);
+    // No share, no repair.
+    let mut none = Simulation::new(params).unwrap();
+    none.schedule_repairs(20);
+    assert!(none.city.obstacles.iter().all(|o| o.repaired_at.is_none()));
+}
