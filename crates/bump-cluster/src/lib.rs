@@ -129,7 +129,7 @@ impl Default for ClusterParams {
             min_trips: 3,
             prior_hits: 1.0,
             prior_misses: 1.0,
-            min_hit_rate: 0.25,
+            min_hit_rate: 0.15,
             likely_confidence: 0.8,
             fixed_after_misses: 3,
             fixed_probability: 0.02,
