@@ -535,18 +535,8 @@ fn obstacle_positions(path: &Path) -> Result<BTreeMap<String, (f64, f64)>, ReadE
 /// When each filled pothole was filled (`repaired_at`, UTC seconds, in a
 /// simulation's `truth/obstacles.geojson`), by obstacle id.
 fn repair_times(path: &Path) -> Result<BTreeMap<String, f64>, ReadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReadError::Io {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| ReadError::Table {
-        path: path.to_owned(),
-        reason: format!("not GeoJSON: {e}"),
-    })?;
-    let features = doc.get("features").and_then(serde_json::Value::as_array);
-    Ok(features
-        .into_iter()
-        .flatten()
+    Ok(crate::inventory::read_features(path)?
+        .iter()
         .filter_map(|f| {
             let props = f.get("properties")?;
             let id = props.get("id")?.as_str()?;

@@ -8,6 +8,28 @@ use std::path::Path;
 use crate::eval::{col_f64, col_str, read_csv};
 use crate::read::ReadError;
 
+/// The features of a GeoJSON FeatureCollection file.
+///
+/// # Errors
+/// [`ReadError`] when the file cannot be read or is not a collection.
+pub(crate) fn read_features(path: &Path) -> Result<Vec<serde_json::Value>, ReadError> {
+    let text = std::fs::read(path).map_err(|e| ReadError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| ReadError::Table {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    match v.get_mut("features").map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(features)) => Ok(features),
+        _ => Err(ReadError::Table {
+            path: path.to_path_buf(),
+            reason: "not a GeoJSON FeatureCollection (no \"features\" array)".into(),
+        }),
+    }
+}
+
 /// Reads a city's inventory of known obstacles: GeoJSON points (properties
 /// `asset_id` or `id`, and `kind`) or CSV (`asset_id, kind, lat, lon`).
 ///
@@ -36,18 +58,7 @@ pub fn read_inventory(path: &Path) -> Result<Vec<bump_cluster::KnownObstacle>, R
             })
             .collect());
     }
-    let text = std::fs::read(path).map_err(|e| ReadError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| ReadError::Table {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let features = v["features"].as_array().ok_or_else(|| ReadError::Table {
-        path: path.to_path_buf(),
-        reason: "not a GeoJSON FeatureCollection (no \"features\" array)".into(),
-    })?;
+    let features = read_features(path)?;
     let mut out = Vec::new();
     for (i, f) in features.iter().enumerate() {
         let bad = |why: &str| ReadError::Row {
