@@ -1,4 +1,4 @@
-use crate::run;
+use crate::{run, run_ok};
 
 /// Simulates a small city (an 8 × 8 grid, every phone at `rate_hz`) into
 /// `out`, with `args` (seed, trips, formats...) added; asserts success.
@@ -7,9 +7,7 @@ fn simulate_small(dir: &std::path::Path, rate_hz: f64, out: &str, args: &[&str])
     std::fs::write(&cfg, format!("sample_rate_hz = {rate_hz:.1}\ngrid_nodes = 8\n")).unwrap();
     let mut all = vec!["simulate", "--config", cfg.to_str().unwrap(), "--out", out];
     all.extend_from_slice(args);
-    let o = run(&all);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    o
+    run_ok(&all)
 }
 
 /// Trains on one simulated city and classifies another: the model file
@@ -25,11 +23,10 @@ fn train_then_classify() {
         &p("train"),
         &["--seed", "5", "--trips", "60", "--minutes", "5", "--formats", "json"],
     );
-    let o = run(&["classifier", "train", "--data", &p("train"), "--out", &p("model.json")]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run_ok(&["classifier", "train", "--data", &p("train"), "--out", &p("model.json")]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("trained on") && out.contains("pothole"), "{out}");
-    let o = run(&[
+    run_ok(&[
         "replay",
         &p("train/trips"),
         "--model",
@@ -39,12 +36,10 @@ fn train_then_classify() {
         "--out",
         &p("out"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let csv = std::fs::read_to_string(tmp.path().join("out/clusters.csv")).unwrap();
     assert!(csv.contains(",signature,"), "some cluster classified by signature");
     assert!(csv.contains(",inventory,"), "some cluster labelled from the inventory");
-    let o = run(&["eval", "--truth", &p("train"), "--results", &p("out")]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_ok(&["eval", "--truth", &p("train"), "--results", &p("out")]);
     let ev: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("out/eval.json")).unwrap()).unwrap();
     assert!(ev["clusters"]["confusion"].is_object(), "{ev}");
@@ -87,7 +82,7 @@ fn filled_potholes_are_in_the_truth_and_scored_apart() {
         "sample_rate_hz = 50.0\ngrid_nodes = 8\nrepair_share = 0.5\n",
     )
     .unwrap();
-    let o = run(&[
+    run_ok(&[
         "simulate",
         "--config",
         &p("sim.toml"),
@@ -102,7 +97,6 @@ fn filled_potholes_are_in_the_truth_and_scored_apart() {
         "--formats",
         "json",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("city/truth/obstacles.geojson")).unwrap()).unwrap();
     let (mut filled, mut potholes) = (0, 0);
@@ -117,10 +111,8 @@ fn filled_potholes_are_in_the_truth_and_scored_apart() {
         }
     }
     assert!(filled > 0 && filled < potholes, "{filled} of {potholes} filled");
-    let o = run(&["replay", &p("city/trips"), "--out", &p("out"), "-q"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run(&["eval", "--truth", &p("city"), "--results", &p("out")]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_ok(&["replay", &p("city/trips"), "--out", &p("out"), "-q"]);
+    run_ok(&["eval", "--truth", &p("city"), "--results", &p("out")]);
     let ev: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("out/eval.json")).unwrap()).unwrap();
     let pot = &ev["clusters"]["potholes"];
@@ -200,7 +192,7 @@ fn train_pools_several_cities() {
 fn shipped_model_loads() {
     let tmp = tempfile::tempdir().unwrap();
     let model = bump_fixtures::workspace_root().join("models/signature.json");
-    let o = run(&[
+    run_ok(&[
         "replay",
         bump_fixtures::fixture("city/recordings").to_str().unwrap(),
         "--model",
@@ -208,7 +200,6 @@ fn shipped_model_loads() {
         "--out",
         tmp.path().to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let csv = std::fs::read_to_string(tmp.path().join("clusters.csv")).unwrap();
     assert!(csv.lines().next().unwrap().contains("class_probability"));
 }
@@ -278,7 +269,7 @@ fn window_folders_train_eval_and_cv() {
     }
     let w = tmp.path().join("w");
     let model = tmp.path().join("m.json");
-    let o = run(&[
+    run_ok(&[
         "classifier",
         "train",
         "--data",
@@ -286,8 +277,7 @@ fn window_folders_train_eval_and_cv() {
         "--out",
         model.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run(&[
+    let o = run_ok(&[
         "classifier",
         "eval",
         "--model",
@@ -295,19 +285,17 @@ fn window_folders_train_eval_and_cv() {
         "--data",
         w.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("accuracy 1.000"),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    let o = run(&["classifier", "cv", "--data", w.to_str().unwrap(), "--folds", "3"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run_ok(&["classifier", "cv", "--data", w.to_str().unwrap(), "--folds", "3"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("3-fold stratified") && out.contains("confusion"), "{out}");
     // Peaks: the holes' -6 m/s² against the humps' 3 m/s², so a threshold
     // catching every hole is reached by no hump.
-    let o = run(&[
+    let o = run_ok(&[
         "classifier",
         "amplitudes",
         "--data",
@@ -315,7 +303,6 @@ fn window_folders_train_eval_and_cv() {
         "--event",
         "hole",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     let row = |name: &str| -> Vec<String> {
         out.lines()
@@ -396,7 +383,7 @@ fn simulated_windows_train_a_window_model() {
         }
     }
     assert!(classes >= 4, "most classes occur in 40 trips");
-    let o = run(&[
+    run_ok(&[
         "classifier",
         "train",
         "--data",
@@ -404,8 +391,7 @@ fn simulated_windows_train_a_window_model() {
         "--out",
         &p("w.json"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run(&[
+    let o = run_ok(&[
         "classifier",
         "eval",
         "--model",
@@ -413,7 +399,6 @@ fn simulated_windows_train_a_window_model() {
         "--data",
         &p("sim/windows"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("accuracy"));
     // A cluster-signature model is not a window model: refused by name.
     std::fs::write(tmp.path().join("bad.json"), "{\"format\": \"x\"}").unwrap();

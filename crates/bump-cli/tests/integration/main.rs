@@ -13,6 +13,13 @@ pub(crate) fn run(args: &[&str]) -> Output {
     streetbump().args(args).output().unwrap()
 }
 
+/// [`run`], failing the test with the command's stderr unless it succeeded.
+pub(crate) fn run_ok(args: &[&str]) -> Output {
+    let o = run(args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
 /// `streetbump bench`: the detection core over recorded trips.
 mod bench;
 /// `streetbump classifier train` and classification in the replay.
