@@ -216,6 +216,13 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         row(&mut o, trip, s)?;
     }
     row(&mut o, "TOTAL", &ev.total)?;
+    writeln!(
+        o,
+        "false positives within {} m of a point labelled on another trip: {} of {}",
+        ev.radius_m,
+        ev.total.elsewhere,
+        ev.total.detections - ev.total.true_positives
+    )?;
     let path = args.results.join("eval.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&ev)?)
         .with_context(|| format!("cannot write {}", path.display()))?;

@@ -14,7 +14,7 @@ pub mod track;
 
 use geo::{Bearing, Destination, Distance, Haversine, Point};
 
-pub use matching::{PointScore, merge_within, score_points};
+pub use matching::{PointScore, merge_within, score_points, score_points_against};
 pub use track::{Track, TrackParams, TrackPoint, TrackReport};
 
 /// Great-circle distance between two WGS84 positions, metres.

@@ -8,6 +8,11 @@ detection is a true positive when a ground-truth point lies within
 `radius_m`; a ground-truth point is found when a merged detection lies
 within `radius_m`. Precision = true positives / merged detections;
 recall = found / ground-truth points. Distances are haversine.
+
+Survey files label the artefacts of one drive, and not always all of
+them: a false positive that lies within `radius_m` of a point labelled on
+*another* drive is counted apart (`elsewhere`), as evidence about the
+labels. It stays a false positive, so the figures remain the source's.
 */
 
 use serde::Serialize;
@@ -25,6 +30,9 @@ pub struct PointScore {
     pub truth: usize,
     /// Ground-truth points with a detection near.
     pub found: usize,
+    /// Merged detections that are not true positives but lie near a
+    /// point labelled on another trip.
+    pub elsewhere: usize,
 }
 
 impl PointScore {
@@ -58,6 +66,7 @@ impl PointScore {
             true_positives: self.true_positives + o.true_positives,
             truth: self.truth + o.truth,
             found: self.found + o.found,
+            elsewhere: self.elsewhere + o.elsewhere,
         }
     }
 }
@@ -78,13 +87,27 @@ pub fn merge_within(points: &[(f64, f64)], radius_m: f64) -> Vec<(f64, f64)> {
 /// Scores `detections` (time order) against `truth`, see the module docs.
 #[must_use]
 pub fn score_points(detections: &[(f64, f64)], truth: &[(f64, f64)], radius_m: f64) -> PointScore {
+    score_points_against(detections, truth, &[], radius_m)
+}
+
+/// [`score_points`], also counting false positives near `others`: points
+/// labelled on other trips.
+#[must_use]
+pub fn score_points_against(
+    detections: &[(f64, f64)],
+    truth: &[(f64, f64)],
+    others: &[(f64, f64)],
+    radius_m: f64,
+) -> PointScore {
     let merged = merge_within(detections, radius_m);
     let near = |a: &(f64, f64), b: &(f64, f64)| distance_m(a.0, a.1, b.0, b.1) < radius_m;
+    let (hits, misses): (Vec<_>, Vec<_>) = merged.iter().partition(|d| truth.iter().any(|g| near(d, g)));
     PointScore {
         detections: merged.len(),
-        true_positives: merged.iter().filter(|d| truth.iter().any(|g| near(d, g))).count(),
+        true_positives: hits.len(),
         truth: truth.len(),
         found: truth.iter().filter(|g| merged.iter().any(|d| near(d, g))).count(),
+        elsewhere: misses.iter().filter(|d| others.iter().any(|g| near(d, g))).count(),
     }
 }
 
@@ -107,9 +130,14 @@ mod tests {
                 detections: 2,
                 true_positives: 1,
                 truth: 2,
-                found: 1
+                found: 1,
+                elsewhere: 0,
             }
         );
+        // The far false alarm sits on a point another drive labelled.
+        let t = score_points_against(&det, &truth, &[at(290.0), at(5.0)], 20.0);
+        assert_eq!((t.true_positives, t.elsewhere), (1, 1));
+        assert_eq!(t.add(s).elsewhere, 1);
         assert!((s.precision() - 0.5).abs() < 1e-12);
         assert!((s.recall() - 0.5).abs() < 1e-12);
         assert_eq!(score_points(&[], &[], 20.0).precision(), 1.0);

@@ -12,8 +12,9 @@ hundreds of metres (a multipath fix, a cold start). The track:
    track resynchronises;
 3. resolves speed: the receiver's Doppler speed where valid, otherwise the
    speed derived from the positions (central difference over neighbours).
-   A speed column that is zero throughout a track that moved is treated
-   as missing (some loggers write 0 for "not recorded");
+   A speed column that is zero throughout a track that moved (a path of
+   100 m, or 20 m between its first and last fix) is treated as missing
+   (some loggers write 0 for "not recorded");
 4. resolves heading: the receiver's course above 1 m/s, otherwise the
    bearing between neighbours.
 */
@@ -22,6 +23,13 @@ use bump_core::GpsFix;
 use serde::{Deserialize, Serialize};
 
 use crate::{bearing_deg, distance_m, is_valid_position};
+
+/// Path length beyond which an all-zero speed column is taken as "not
+/// recorded", m.
+const MOVED_PATH_M: f64 = 100.0;
+/// Distance between first and last fix beyond which the same holds, m:
+/// twice the 10 m a phone fix may be off, so drift alone cannot reach it.
+const MOVED_NET_M: f64 = 20.0;
 
 /// Parameters of [`Track::build`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -160,8 +168,16 @@ impl Track {
             .windows(2)
             .map(|w| distance_m(w[0].lat, w[0].lon, w[1].lat, w[1].lon))
             .sum::<f64>();
+        // A parked phone's fixes wander a few metres about one point; a
+        // path of 100 m, or first and last fixes further apart than
+        // twice the worst error of a phone fix (10 m), is motion. The
+        // second catches short recordings (a 5 s survey crosses 25 m).
+        let net = match (kept.first(), kept.last()) {
+            (Some(a), Some(b)) => distance_m(a.lat, a.lon, b.lat, b.lon),
+            _ => 0.0,
+        };
         let all_zero = kept.iter().all(|f| f.speed_mps.is_none_or(|s| s == 0.0));
-        let ignore_reported = all_zero && moved > 100.0;
+        let ignore_reported = all_zero && (moved > MOVED_PATH_M || net > MOVED_NET_M);
         let mut points = Vec::with_capacity(n);
         for (i, f) in kept.iter().enumerate() {
             let reported = f.speed_mps.filter(|s| {
@@ -406,6 +422,29 @@ mod tests {
                 assert!((p.heading_deg - 90.0).abs() < 0.1);
             }
         }
+        // A short recording: 30 m in 6 s is motion, not drift.
+        let (tr, rep) = Track::build(&straight(7, 5.0, Some(0.0)), &TrackParams::default());
+        assert_eq!(rep.speed_derived, 7);
+        assert!(tr.points().iter().all(|p| (p.speed_mps - 5.0).abs() < 0.05));
+        // A phone at rest: fixes wander a few metres, zeros are believed.
+        let wander: Vec<GpsFix> = [0.0, 3.0, -2.0, 4.0, 1.0, -3.0, 2.0]
+            .iter()
+            .enumerate()
+            .map(|(i, dx)| {
+                let (lat, lon) = destination(42.35, -71.06, if i % 2 == 0 { 90.0 } else { 0.0 }, *dx);
+                GpsFix {
+                    t: 1_700_000_000.0 + i as f64,
+                    lat,
+                    lon,
+                    speed_mps: Some(0.0),
+                    accuracy_m: Some(5.0),
+                    heading_deg: None,
+                }
+            })
+            .collect();
+        let (tr, rep) = Track::build(&wander, &TrackParams::default());
+        assert_eq!(rep.speed_derived, 0);
+        assert!(tr.points().iter().all(|p| p.speed_mps == 0.0));
         let (tr, rep) = Track::build(&straight(30, 10.0, Some(9.0)), &TrackParams::default());
         assert_eq!(rep.speed_derived, 0);
         assert!(tr.points().iter().all(|p| (p.speed_mps - 9.0).abs() < 1e-12));

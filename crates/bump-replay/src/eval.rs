@@ -11,7 +11,7 @@ truth file are left out (their precision cannot be judged).
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use bump_geo::{PointScore, score_points};
+use bump_geo::{PointScore, score_points_against};
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -92,7 +92,12 @@ pub fn eval_points(truth: &Path, results: &Path, radius_m: f64) -> Result<PointE
     let mut total = PointScore::default();
     for (trip, gt) in &truth {
         let det = by_trip.get(trip).map_or(&[][..], Vec::as_slice);
-        let s = score_points(det, gt, radius_m);
+        let others: Vec<(f64, f64)> = truth
+            .iter()
+            .filter(|(t, _)| *t != trip)
+            .flat_map(|(_, g)| g.iter().copied())
+            .collect();
+        let s = score_points_against(det, gt, &others, radius_m);
         total = total.add(s);
         per_trip.insert(trip.clone(), s);
     }

@@ -164,3 +164,60 @@ fn clusters_are_labelled_with_the_inventory() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("inv.geojson") && err.contains("out of range"), "{err}");
 }
+
+/// Survey-style truth (points per trip): the source's rule, and the false
+/// positives that sit on a point another trip labelled.
+#[test]
+fn eval_scores_survey_points_and_counts_labels_of_other_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    crate::run_ok(&[
+        "replay",
+        s(&bump_fixtures::fixture("city/recordings")),
+        "--out",
+        s(&out),
+    ]);
+    let csv = std::fs::read_to_string(out.join("bumps.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|c| *c == n).unwrap();
+    let (ti, la, lo) = (col("trip_id"), col("lat"), col("lon"));
+    // The first bump of each trip.
+    let mut first: Vec<(String, String, String)> = Vec::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        if !first.iter().any(|x| x.0 == f[ti]) {
+            first.push((f[ti].to_owned(), f[la].to_owned(), f[lo].to_owned()));
+        }
+    }
+    assert!(first.len() >= 2, "two trips with bumps: {first:?}");
+    let (x, y) = (&first[0], &first[1]);
+    let truth = tmp.path().join("truth");
+    std::fs::create_dir_all(&truth).unwrap();
+    // X's labels: its own first bump and Y's; Y's label is far away, so
+    // Y's first bump is a false positive on a point X labelled.
+    std::fs::write(
+        truth.join(format!("{}(bumps).csv", x.0)),
+        format!("Latitude,Longitude\n{},{}\n{},{}\n", x.1, x.2, y.1, y.2),
+    )
+    .unwrap();
+    std::fs::write(
+        truth.join(format!("{}(bumps).csv", y.0)),
+        "Latitude,Longitude\n10.0,10.0\n",
+    )
+    .unwrap();
+    let o = crate::run_ok(&["eval", "--truth", s(&truth), "--results", s(&out)]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("TOTAL"), "{stdout}");
+    let ev: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("eval.json")).unwrap()).unwrap();
+    let yt = &ev["per_trip"][&y.0];
+    assert_eq!(yt["true_positives"], 0, "{ev}");
+    assert!(yt["elsewhere"].as_u64().unwrap() >= 1, "{ev}");
+    assert!(ev["per_trip"][&x.0]["found"].as_u64().unwrap() >= 1, "{ev}");
+    let fp = ev["total"]["detections"].as_u64().unwrap() - ev["total"]["true_positives"].as_u64().unwrap();
+    let line = format!(
+        "false positives within 20 m of a point labelled on another trip: {} of {fp}",
+        ev["total"]["elsewhere"]
+    );
+    assert!(stdout.contains(&line), "{line} in {stdout}");
+}

@@ -1,6 +1,6 @@
 //! Accuracy on real recordings by other people (never committed). Each
 //! test skips with a message when `../shared/data` is absent. The floors
-//! are the figures measured on 2026-11-27 (docs/accuracy.md); a change
+//! are the figures measured (docs/accuracy.md); a change
 //! that lowers them fails here.
 
 use std::collections::BTreeMap;
@@ -53,7 +53,7 @@ fn lublin_precision_and_recall() {
     );
     assert_eq!(total.truth, 74);
     assert!(total.precision() >= 0.60, "precision {:.3}", total.precision());
-    assert!(total.recall() >= 0.77, "recall {:.3}", total.recall());
+    assert!(total.recall() >= 0.79, "recall {:.3}", total.recall());
 }
 
 #[test]
