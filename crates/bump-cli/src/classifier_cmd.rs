@@ -110,6 +110,12 @@ pub(crate) struct TrainArgs {
     /// Trees of a window model's forest (fewer: a smaller file).
     #[arg(long, default_value_t = 300)]
     trees: usize,
+    /// Window folders only: train also on this many copies of each window
+    /// as a phone placed softly would record it (random low-pass 3-12 Hz
+    /// and gain 0.5-2, see docs/clustering.md). For windows cut from
+    /// simulated trips, whose phones are rigidly mounted; 0 for real ones.
+    #[arg(long, default_value_t = 0)]
+    placement_copies: usize,
 }
 
 /// Reads and checks a model file.
@@ -164,7 +170,14 @@ fn train_windows(args: &TrainArgs, data: &Path) -> anyhow::Result<ExitCode> {
         args.data.len()
     );
     let w = bump_replay::windows::read_windows(data)?;
-    let (x, y) = split_windows(&w);
+    let (mut x, mut y) = split_windows(&w);
+    if args.placement_copies > 0 {
+        let placement = bump_cluster::window::Placement {
+            copies: args.placement_copies,
+            ..bump_cluster::window::Placement::default()
+        };
+        (x, y) = placement.apply(&x, &y, args.fs);
+    }
     anyhow::ensure!(args.trees >= 1, "--trees must be at least 1");
     let mut params = WindowParams::default();
     params.forest.trees = args.trees;
@@ -336,6 +349,10 @@ pub(crate) fn run(cmd: &ClassifierCommand) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.radius_m.is_finite() && args.radius_m > 0.0,
         "--radius-m must be a positive number of metres"
+    );
+    anyhow::ensure!(
+        args.placement_copies == 0,
+        "--placement-copies applies to folders of labelled windows, not to trips"
     );
     let cfg = crate::load_config(args.config.as_ref())?;
     let unlabelled = match &args.unlabelled_class {

@@ -429,9 +429,128 @@ pub fn share_reaching(peaks: &[f64], threshold: f64) -> f64 {
     r
 }
 
+/// Placement randomisation for training windows from one kind of phone
+/// mount (the simulator's: rigid) to be used on phones anywhere else.
+///
+/// A phone in a pocket, a bag or on a console mat is a soft mount: the
+/// cabin's vertical acceleration reaches it through a low-pass of a few
+/// hertz to a dozen, and mounts and vehicles differ in gain. Each copy of
+/// a window goes through a 2nd-order low-pass with cut-off drawn
+/// log-uniformly from `lowpass_hz` and quality factor from `q`, then is
+/// scaled by a gain drawn log-uniformly from `gain`. Deterministic for a
+/// seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// Copies of each window, beside the window itself.
+    pub copies: usize,
+    /// Range of the mount's cut-off, Hz.
+    pub lowpass_hz: [f64; 2],
+    /// Range of its quality factor (0.5: overdamped, 1.2: a slight peak).
+    pub q: [f64; 2],
+    /// Range of the gain.
+    pub gain: [f64; 2],
+    /// Seed of the draws.
+    pub seed: u64,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Self {
+            copies: 2,
+            lowpass_hz: [3.0, 12.0],
+            q: [0.5, 1.2],
+            gain: [0.5, 2.0],
+            seed: 1,
+        }
+    }
+}
+
+impl Placement {
+    /// The windows with `copies` placed copies of each after it, and their
+    /// labels. A cut-off at or above Nyquist leaves the copy unfiltered.
+    #[must_use]
+    pub fn apply(&self, windows: &[Vec<f64>], y: &[usize], fs_hz: f64) -> (Vec<Vec<f64>>, Vec<usize>) {
+        let mut rng = crate::forest::Rng(self.seed);
+        let mut uniform = |[a, b]: [f64; 2]| {
+            #[allow(clippy::cast_precision_loss, reason = "53 random bits")]
+            let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+            a + (b - a) * u
+        };
+        let mut xs = Vec::with_capacity(windows.len() * (self.copies + 1));
+        let mut ys = Vec::with_capacity(xs.capacity());
+        for (w, &c) in windows.iter().zip(y) {
+            xs.push(w.clone());
+            ys.push(c);
+            for _ in 0..self.copies {
+                let fc = uniform(self.lowpass_hz.map(f64::ln)).exp();
+                let q = uniform(self.q);
+                let g = uniform(self.gain.map(f64::ln)).exp();
+                let mut x = w.clone();
+                if let Ok(mut f) = bump_dsp::Biquad::lowpass(fc, fs_hz, q) {
+                    // Settled on the first value: gravity passes, no transient.
+                    if let Some(&x0) = x.first() {
+                        f.settle(x0);
+                    }
+                    x.iter_mut().for_each(|v| *v = f.step(*v));
+                }
+                x.iter_mut().for_each(|v| *v *= g);
+                xs.push(x);
+                ys.push(c);
+            }
+        }
+        (xs, ys)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Placed copies follow their window with its label, keep its length
+    /// and gravity's mean (times the gain), lose its fast content, and are
+    /// the same for the same seed.
+    #[test]
+    fn placement_softens_copies_deterministically() {
+        let fs = 50.0;
+        // Gravity plus a 20 Hz rattle and a 1 Hz sway.
+        let w: Vec<f64> = (0..250)
+            .map(|i| {
+                let t = f64::from(i) / fs;
+                9.81 + (std::f64::consts::TAU * 20.0 * t).sin() + (std::f64::consts::TAU * 1.0 * t).sin()
+            })
+            .collect();
+        let p = Placement {
+            copies: 3,
+            ..Placement::default()
+        };
+        let (xs, ys) = p.apply(&[w.clone(), w.clone()], &[0, 4], fs);
+        assert_eq!(ys, [0, 0, 0, 0, 4, 4, 4, 4]);
+        assert_eq!(xs[0], w, "the window itself comes first, untouched");
+        assert_eq!(
+            p.apply(&[w.clone(), w.clone()], &[0, 4], fs).0,
+            xs,
+            "same seed, same copies"
+        );
+        let other = Placement { seed: 2, ..p }.apply(std::slice::from_ref(&w), &[0], fs).0;
+        assert_ne!(other[1], xs[1], "another seed, other draws");
+        let rattle = |x: &[f64]| {
+            // Mean square of the second difference: the fast content.
+            x.windows(3).map(|v| (v[0] - 2.0 * v[1] + v[2]).powi(2)).sum::<f64>() / x.len() as f64
+        };
+        let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+        for x in &xs[1..4] {
+            assert_eq!(x.len(), w.len());
+            let g = mean(x) / mean(&w);
+            assert!((0.5 - 1e-9..=2.0 + 1e-9).contains(&g), "gain {g}");
+            // 20 Hz is above every cut-off: it shrinks more than the gain.
+            assert!(
+                rattle(x) / (g * g) < 0.5 * rattle(&w),
+                "{} vs {}",
+                rattle(x),
+                rattle(&w)
+            );
+        }
+    }
 
     #[test]
     fn peak_excursion_ignores_gravity_and_sign() {

@@ -26,6 +26,19 @@ fn train_then_classify() {
     let o = run_ok(&["classifier", "train", "--data", &p("train"), "--out", &p("model.json")]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("trained on") && out.contains("pothole"), "{out}");
+    // Placement copies are for window folders; trips are refused.
+    let o = run(&[
+        "classifier",
+        "train",
+        "--data",
+        &p("train"),
+        "--out",
+        &p("m2.json"),
+        "--placement-copies",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--placement-copies"));
     run_ok(&[
         "replay",
         &p("train/trips"),
@@ -383,13 +396,44 @@ fn simulated_windows_train_a_window_model() {
         }
     }
     assert!(classes >= 4, "most classes occur in 40 trips");
-    run_ok(&[
+    let windows_in = |o: &std::process::Output| -> usize {
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let n = out
+            .split(" features on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next());
+        n.and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {out}"))
+    };
+    let plain = windows_in(&run_ok(&[
         "classifier",
         "train",
         "--data",
         &p("sim/windows"),
         "--out",
         &p("w.json"),
+    ]));
+    // Placed copies: two more of each window.
+    let placed = windows_in(&run_ok(&[
+        "classifier",
+        "train",
+        "--data",
+        &p("sim/windows"),
+        "--out",
+        &p("wp.json"),
+        "--trees",
+        "20",
+        "--placement-copies",
+        "2",
+    ]));
+    assert_eq!(placed, 3 * plain);
+    run_ok(&[
+        "classifier",
+        "eval",
+        "--model",
+        &p("wp.json"),
+        "--data",
+        &p("sim/windows"),
     ]);
     let o = run_ok(&[
         "classifier",
