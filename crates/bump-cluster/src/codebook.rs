@@ -124,8 +124,7 @@ fn seed_plus_plus(data: &[&[f64]], k: usize, rng: &mut Rng) -> Vec<Vec<f64>> {
     while centroids.len() < k {
         let total: f64 = d.iter().sum();
         let pick = if total > 0.0 {
-            #[allow(clippy::cast_precision_loss, reason = "a uniform draw in [0, 1)")]
-            let mut r = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let mut r = rng.unit() * total;
             let mut chosen = data.len() - 1;
             for (i, di) in d.iter().enumerate() {
                 if r < *di {

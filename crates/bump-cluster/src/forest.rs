@@ -93,6 +93,13 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// A uniform draw in [0, 1) from the top 53 bits.
+    pub(crate) fn unit(&mut self) -> f64 {
+        #[allow(clippy::cast_precision_loss, reason = "53 bits fit f64 exactly")]
+        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        u
+    }
+
     pub(crate) fn below(&mut self, n: usize) -> usize {
         #[allow(clippy::cast_possible_truncation, reason = "result below n")]
         let v = (self.next() % n.max(1) as u64) as usize;
@@ -219,9 +226,7 @@ impl Builder<'_> {
         if hi <= lo {
             return None;
         }
-        #[allow(clippy::cast_precision_loss, reason = "a uniform draw in [0, 1)")]
-        let u = (self.rng.next() >> 11) as f64 / (1u64 << 53) as f64;
-        let threshold = lo + u * (hi - lo);
+        let threshold = lo + self.rng.unit() * (hi - lo);
         let mut left = vec![0.0; self.k];
         let mut nl = 0.0;
         for &(v, c) in vals {

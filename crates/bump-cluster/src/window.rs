@@ -471,11 +471,7 @@ impl Placement {
     #[must_use]
     pub fn apply(&self, windows: &[Vec<f64>], y: &[usize], fs_hz: f64) -> (Vec<Vec<f64>>, Vec<usize>) {
         let mut rng = crate::forest::Rng(self.seed);
-        let mut uniform = |[a, b]: [f64; 2]| {
-            #[allow(clippy::cast_precision_loss, reason = "53 random bits")]
-            let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
-            a + (b - a) * u
-        };
+        let mut uniform = |[a, b]: [f64; 2]| a + (b - a) * rng.unit();
         let mut xs = Vec::with_capacity(windows.len() * (self.copies + 1));
         let mut ys = Vec::with_capacity(xs.capacity());
         for (w, &c) in windows.iter().zip(y) {
